@@ -1,0 +1,8 @@
+/**
+ * Shared byte primitives: the error class for bad input, cursors with the byte
+ * order in every name, and layout tables from which readers and writers derive.
+ */
+export { InputError, isInputError } from "./error.js";
+export { ByteReader, ByteWriter, hex, hex64, readU32BE, toNumber, viewOf } from "./cursor.js";
+export { decodeLayout, defineLayout, encodeLayout, fieldWidth } from "./layout.js";
+export type { Field, FieldKind, Layout, Record_ } from "./layout.js";

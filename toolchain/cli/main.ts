@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import type { CommandModule } from "yargs";
+import { commands } from "./commands.js";
+
+/**
+ * The `purgatory` command: a thin yargs shell. Each subcommand lives in its
+ * own module under toolchain/cli/ and calls one library function.
+ * Exit codes: 0 ok, 1 bad input or failed check, 2 usage error.
+ */
+export async function main(args: string[]): Promise<void> {
+  let cli = yargs(args)
+    .scriptName("purgatory")
+    .usage(
+      "$0 <command> [options]\n\n" +
+        "Builds everything an arm64 kexec/kdump load needs (purgatory, device tree,\n" +
+        "elfcorehdr, segment layout, bundle) and checks it offline.",
+    )
+    .strict()
+    .demandCommand(1, "Name a command; `purgatory <command> --help` explains each one.")
+    .recommendCommands()
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`purgatory: ${msg}\nRun \`purgatory --help\` for the commands.\n`);
+      process.exit(2);
+    })
+    .help()
+    .alias("h", "help")
+    .version()
+    .wrap(Math.min(100, process.stdout.columns ?? 100));
+  for (const c of commands) cli = cli.command(c as CommandModule);
+  await cli.parseAsync();
+}
+
+await main(hideBin(process.argv));
