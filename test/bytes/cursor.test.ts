@@ -63,3 +63,15 @@ describe("hex64/toNumber", () => {
     expect(() => toNumber(1n << 60n, "size", "/x")).toThrow(/largest safe integer/);
   });
 });
+
+describe("ByteWriter growth", () => {
+  it("keeps every kind of write when the buffer is replaced mid-stream", () => {
+    const w = new ByteWriter(16);
+    const expected: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      w.u8(i & 0xff).u32BE(0x01020304).u64LE(0x1122334455667788n).bytes(new Uint8Array([9, 8, 7]));
+      expected.push(i & 0xff, 1, 2, 3, 4, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 9, 8, 7);
+    }
+    expect(Array.from(w.finish())).toEqual(expected);
+  });
+});

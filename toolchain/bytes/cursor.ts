@@ -112,6 +112,7 @@ export class ByteWriter {
     this.view = viewOf(this.buf);
   }
 
+  /** Reserves `n` bytes and returns their offset; may replace `buf` and `view`, so call it before reading them. */
   private grow(n: number): number {
     const at = this.length;
     const need = at + n;
@@ -129,46 +130,55 @@ export class ByteWriter {
 
   u8(v: number): this {
     checkUint(v, 0xff, "u8");
-    this.view.setUint8(this.grow(1), v);
+    const at = this.grow(1);
+    this.view.setUint8(at, v);
     return this;
   }
   u16LE(v: number): this {
     checkUint(v, 0xffff, "u16");
-    this.view.setUint16(this.grow(2), v, true);
+    const at = this.grow(2);
+    this.view.setUint16(at, v, true);
     return this;
   }
   u16BE(v: number): this {
     checkUint(v, 0xffff, "u16");
-    this.view.setUint16(this.grow(2), v, false);
+    const at = this.grow(2);
+    this.view.setUint16(at, v, false);
     return this;
   }
   u32LE(v: number): this {
     checkUint(v, U32_MAX, "u32");
-    this.view.setUint32(this.grow(4), v, true);
+    const at = this.grow(4);
+    this.view.setUint32(at, v, true);
     return this;
   }
   u32BE(v: number): this {
     checkUint(v, U32_MAX, "u32");
-    this.view.setUint32(this.grow(4), v, false);
+    const at = this.grow(4);
+    this.view.setUint32(at, v, false);
     return this;
   }
   u64LE(v: bigint): this {
     checkU64(v);
-    this.view.setBigUint64(this.grow(8), v, true);
+    const at = this.grow(8);
+    this.view.setBigUint64(at, v, true);
     return this;
   }
   u64BE(v: bigint): this {
     checkU64(v);
-    this.view.setBigUint64(this.grow(8), v, false);
+    const at = this.grow(8);
+    this.view.setBigUint64(at, v, false);
     return this;
   }
   bytes(b: Uint8Array): this {
-    this.buf.set(b, this.grow(b.length));
+    const at = this.grow(b.length);
+    this.buf.set(b, at);
     return this;
   }
   zeros(n: number): this {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`zeros: bad count ${n}`);
-    this.buf.fill(0, this.grow(n), this.length);
+    const at = this.grow(n);
+    this.buf.fill(0, at, this.length);
     return this;
   }
   /** Pads with zeros up to a multiple of `align` (a power of two). */
