@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Installs what the tests and the main job need, idempotently. A second run
-# does nothing and returns in a few seconds.
-#   - Debian packages on the host (qemu-system-arm, device-tree-compiler, ...)
-#   - npm packages (npm ci) when node_modules is missing or stale
+# does nothing and returns in well under a second.
+#   1. Debian packages on the host (qemu-system-arm, device-tree-compiler, ...)
+#   2. npm packages (npm ci) when node_modules is missing or stale
+#   3. arm64 Debian packages (kernel, busybox-static, makedumpfile and the
+#      shared libraries it needs), downloaded and extracted into a cache outside
+#      git, described by $cache/assets.json (read by scripts/assets.ts)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
+say() { echo "provision: $*"; }
+warn() { echo "provision: $*" >&2; }
+die() { echo "provision: $*" >&2; exit 1; }
+
+# --- 1. Host packages -------------------------------------------------------
+# The tests run QEMU (qemu-system-arm ships qemu-system-aarch64), check DTBs
+# with dtc/fdtget, extract initramfs archives with cpio, build arm64 test code
+# with the cross gcc and read ELF files with readelf (binutils).
 host_pkgs=(qemu-system-arm device-tree-compiler cpio gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils)
 
 missing=()
@@ -14,18 +25,389 @@ for p in "${host_pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
-    echo "provision: missing Debian packages: ${missing[*]}" >&2
-    echo "provision: run as root, or install them with: sudo apt-get install ${missing[*]}" >&2
-    exit 1
+    warn "missing Debian packages: ${missing[*]}"
+    die "run as root, or install them with: sudo apt-get install ${missing[*]}"
   fi
-  echo "provision: installing ${missing[*]}"
+  say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || { echo "provision: apt-get update failed; Debian's archive must be reachable to install ${missing[*]}" >&2; exit 1; }
+  apt-get update -qq || die "apt-get update failed; Debian's archive must be reachable to install ${missing[*]}"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm packages: install when node_modules does not match the lockfile.
+# --- 2. npm packages ----------------------------------------------------------
+# Install when node_modules does not match the lockfile (a fresh clone has none).
 if [ ! -f "$here/node_modules/.package-lock.json" ] || ! cmp -s <(sed -n '/"packages"/,$p' "$here/package-lock.json" | grep -c '"resolved"') <(sed -n '/"packages"/,$p' "$here/node_modules/.package-lock.json" | grep -c '"resolved"'); then
-  echo "provision: npm ci"
-  (cd "$here" && npm ci --no-audit --no-fund >/dev/null)
+  say "npm ci"
+  npm_log=$(mktemp)
+  if ! (cd "$here" && npm ci --no-audit --no-fund >"$npm_log" 2>&1); then
+    cat "$npm_log" >&2
+    die "npm ci failed (above); on a fresh clone it needs the npm registry to install package-lock.json"
+  fi
+  rm -f "$npm_log"
 fi
+
+# --- 3. arm64 Debian packages -------------------------------------------------
+# Later work boots a real Debian arm64 kernel in QEMU with a busybox initramfs
+# and runs makedumpfile in the guest. The packages come from the host's own
+# apt sources, fetched for arm64 with a private apt state (lists, cache, an
+# empty dpkg status) so the host's dpkg and apt state stay untouched and no
+# foreign architecture is enabled.
+cache=${PURGATORY_CACHE:-$HOME/.cache/purgatory}
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd)
+pin_file=$here/scripts/arm64-packages.pin
+# Bump when the set or layout of assets changes, so existing caches are rebuilt.
+schema=1
+kernel_meta=linux-image-cloud-arm64
+
+# Serialise concurrent runs (several test runs may start at once).
+exec 9>"$cache/.lock"
+flock 9
+
+[ -f "$pin_file" ] || die "$pin_file is missing; restore it from git (git checkout -- scripts/arm64-packages.pin)"
+pin_sha=$(sha256sum "$pin_file" | cut -d' ' -f1)
+
+# Nothing to do when assets.json was made by this schema from these pins and
+# every file it lists is still there.
+fresh() {
+  [ -f "$cache/assets.json" ] && [ -f "$cache/arm64/files" ] || return 1
+  grep -q "\"schema\": $schema," "$cache/assets.json" || return 1
+  grep -q "\"pinSha256\": \"$pin_sha\"" "$cache/assets.json" || return 1
+  local f
+  while read -r f; do [ -e "$cache/$f" ] || return 1; done <"$cache/arm64/files"
+}
+fresh && exit 0
+
+apt_dir=$cache/apt
+debs=$cache/debs
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache" "$debs"
+# A private binary package cache (pkgcache.bin) makes each apt-cache call take
+# milliseconds instead of a second of parsing the lists again.
+apt_o=(-qq -oAPT::Architecture=arm64 -oAPT::Architectures=arm64
+  -oDir::State::Lists="$apt_dir/lists" -oDir::Cache="$apt_dir/cache" -oDir::Cache::pkgcache=pkgcache.bin
+  -oDir::State::status=/dev/null -oAPT::Update::Error-Mode=any)
+# As root apt drops to the _apt user to download, which cannot write into a
+# private cache such as /root/.cache; apt still checks signatures and hashes.
+[ "$(id -u)" = 0 ] && apt_o+=(-oAPT::Sandbox::User=root)
+
+# Update the private package lists once per run, and only when something must
+# be downloaded: a complete cache needs no network.
+lists_ready=
+ensure_lists() {
+  [ -n "$lists_ready" ] && return
+  say "apt-get update (arm64 package lists for $1)"
+  if ! apt-get "${apt_o[@]}" update >"$apt_dir/update.log" 2>&1; then
+    cat "$apt_dir/update.log" >&2
+    local p v uncached=()
+    while read -r p v _; do
+      [ -n "$(cached_deb "$p" "$v")" ] || uncached+=("$p=$v")
+    done < <(grep -v '^#' "$pin_file")
+    warn "cannot fetch arm64 packages: Debian's archive is unreachable (apt-get update failed, above)."
+    warn "needed for $1; pinned packages not in $debs: ${uncached[*]:-none} (plus any library makedumpfile needs that is not pinned)."
+    die "connect this machine to the archive in /etc/apt/sources.list.d (or set http_proxy), or copy a provisioned cache from another machine into $cache; then run: npm run provision"
+  fi
+  lists_ready=1
+}
+
+# Prints the candidate (newest, highest-priority) arm64 version of $1.
+current_version() {
+  apt-cache "${apt_o[@]}" show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1
+}
+# True when the archive still carries $1 at version $2 (apt-cache show prints
+# nothing, yet succeeds, for an unknown version of a known package).
+available() { [ -n "$(apt-cache "${apt_o[@]}" show "$1=$2" 2>/dev/null)" ]; }
+# Prints the cached .deb of $1 at version $2, if any (apt writes ':' as %3a).
+cached_deb() { compgen -G "$debs/${1}_${2//:/%3a}_*.deb" | head -n 1 || true; }
+
+# pinned_usable PKG: sets $ver/$sha from the pin file (empty when not pinned);
+# true when the cache or the archive has that version.
+pinned_usable() {
+  read -r ver sha < <(awk -v p="$1" '$1 == p { print $2, $3 }' "$pin_file") || true
+  ver=${ver:-} sha=${sha:-}
+  [ -n "$ver" ] || return 1
+  [ -n "$(cached_deb "$1" "$ver")" ] && return
+  ensure_lists "$1"
+  available "$1" "$ver"
+}
+
+# choose PKG: sets $ver/$sha to the pinned version while the cache or the
+# archive still has it, else to the current version, and says so on stderr.
+choose() {
+  local pkg=$1 cur
+  pinned_usable "$pkg" && return
+  ensure_lists "$pkg"
+  cur=$(current_version "$pkg")
+  [ -n "$cur" ] || die "$pkg is not in the arm64 package lists of the host's apt sources; add a Debian bookworm source to /etc/apt/sources.list.d"
+  if [ -n "$ver" ]; then
+    warn "pinned $pkg $ver is gone from Debian's archive; using the current $cur (adopt it: cp $cache/arm64-packages.pin $pin_file)"
+  else
+    warn "$pkg is not pinned in $pin_file; using the current $cur (pin it: cp $cache/arm64-packages.pin $pin_file)"
+  fi
+  ver=$cur sha=
+}
+
+# get PKG VER SHA: sets $deb to PKG's VER .deb, downloading it when not cached,
+# and checks it against the pinned SHA-256 (empty: not pinned). Records what
+# was used in $fetched (the format of the pin file).
+fetched=()
+get() {
+  local pkg=$1 v=$2 want=$3 got
+  deb=$(cached_deb "$pkg" "$v")
+  if [ -n "$deb" ] && [ -n "$want" ] && [ "$(sha256sum "$deb" | cut -d' ' -f1)" != "$want" ]; then
+    warn "cached $deb does not match its pinned sha256; downloading it again"
+    rm -f "$deb"
+    deb=
+  fi
+  if [ -z "$deb" ]; then
+    ensure_lists "$pkg"
+    say "downloading $pkg $v (arm64)"
+    rm -rf "$debs/.partial" && mkdir -p "$debs/.partial"
+    (cd "$debs/.partial" && apt-get "${apt_o[@]}" download "$pkg=$v") || die "apt-get download $pkg=$v (arm64) failed"
+    deb=$(compgen -G "$debs/.partial/*.deb")
+    mv "$deb" "$debs/" && deb=$debs/${deb##*/}
+  fi
+  got=$(sha256sum "$deb" | cut -d' ' -f1)
+  [ -z "$want" ] || [ "$got" = "$want" ] ||
+    die "$deb has sha256 $got but $pin_file pins $want for $pkg $v: the archive changed a published version; check the archive, then update the pin"
+  fetched+=("$pkg $v $got")
+}
+
+# The kernel: the pinned ABI package (linux-image-<abi>-cloud-arm64) while it is
+# in the archive; otherwise whatever the linux-image-cloud-arm64 metapackage
+# depends on now, since security updates move the ABI name on and drop the old.
+choose_kernel() {
+  kpkg=$(awk '$1 ~ /^linux-image-.*-cloud-arm64$/ { print $1; exit }' "$pin_file")
+  if [ -n "$kpkg" ] && pinned_usable "$kpkg"; then return; fi
+  ensure_lists "$kernel_meta"
+  local dep
+  dep=$(apt-cache "${apt_o[@]}" show --no-all-versions "$kernel_meta" | sed -n 's/^Depends: //p' |
+    grep -o 'linux-image-[^ ,]*-cloud-arm64 (= [^)]*)' | head -n 1)
+  [ -n "$dep" ] || die "cannot find which kernel $kernel_meta depends on in the arm64 package lists"
+  local was="no kernel is pinned in $pin_file"
+  [ -z "$kpkg" ] || was="pinned kernel $kpkg ${ver:-} is gone from Debian's archive"
+  kpkg=${dep%% *} ver=${dep##*= } ver=${ver%)} sha=
+  warn "$was; using $kpkg $ver, what $kernel_meta depends on now (adopt it: cp $cache/arm64-packages.pin $pin_file)"
+}
+# extract PKG DEB DIR: unpack DEB into DIR; in makedumpfile's root, also keep
+# its file list, to find which package owns a library.
+extract() {
+  mkdir -p "$3"
+  dpkg-deb -x "$2" "$3"
+  [ "$3" != "$mroot" ] || dpkg-deb --fsys-tarfile "$2" | tar -t | sed 's|^\./|/|' >"$stage/lists/$1"
+}
+
+# Fetch the three packages first, so that an unreachable archive or a hash
+# that does not match its pin stops the run before any unpacking.
+choose_kernel
+get "$kpkg" "$ver" "$sha"
+kernel_deb=$deb kernel_ver=$ver
+choose busybox-static
+get busybox-static "$ver" "$sha"
+busybox_deb=$deb busybox_ver=$ver
+choose makedumpfile
+get makedumpfile "$ver" "$sha"
+makedumpfile_deb=$deb makedumpfile_ver=$ver
+
+# Everything is extracted into a staging directory that replaces arm64/ only
+# when complete, so a failed run leaves the previous assets intact.
+stage=$cache/arm64.new
+rm -rf "$stage"
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/lists"
+mroot=$stage/makedumpfile
+
+# Kernel: the packaged vmlinuz (Debian arm64 ships it as a plain or a
+# gzip-compressed arm64 Image), and an uncompressed Image for QEMU's -kernel.
+release=${kpkg#linux-image-}
+extract "$kpkg" "$kernel_deb" "$stage/kernel"
+vmlinuz=kernel/boot/vmlinuz-$release
+[ -f "$stage/$vmlinuz" ] || die "$kpkg does not ship /boot/vmlinuz-$release"
+# The arm64 Image header has the magic "ARM\x64" at offset 0x38
+# (Documentation/arch/arm64/booting.rst); gzip starts with 1f 8b.
+image_magic() { od -An -c -j 56 -N 4 "$1" | tr -d ' '; }
+case $(od -An -tx1 -N 2 "$stage/$vmlinuz" | tr -d ' ') in
+  1f8b) compression=gzip; gzip -dc "$stage/$vmlinuz" >"$stage/Image" ;;
+  *) compression=none; cp "$stage/$vmlinuz" "$stage/Image" ;;
+esac
+[ "$(image_magic "$stage/Image")" = 'ARMd' ] ||
+  die "$vmlinuz from $kpkg $kernel_ver is neither an arm64 Image nor a gzip-compressed one (no ARM\\x64 magic at 0x38)"
+config=kernel/boot/config-$release
+[ -f "$stage/$config" ] || config=
+# Debian ships a one-line placeholder System.map (the real one is in the -dbg
+# package); record it only when it is a real symbol table.
+system_map=kernel/boot/System.map-$release
+{ [ -f "$stage/$system_map" ] && [ "$(wc -l <"$stage/$system_map")" -gt 1 ]; } || system_map=
+modules=kernel/lib/modules/$release
+[ -d "$stage/$modules" ] || modules=
+
+# busybox-static: one static binary that provides the initramfs's shell and tools.
+extract busybox-static "$busybox_deb" "$stage/busybox"
+busybox=busybox/bin/busybox
+[ -f "$stage/$busybox" ] || die "busybox-static does not ship /bin/busybox"
+readelf -h "$stage/$busybox" | grep -q 'Machine:.*AArch64' || die "$busybox is not an AArch64 ELF"
+readelf -l "$stage/$busybox" | grep -q 'program interpreter' && die "$busybox is not static (it has a program interpreter)"
+
+# makedumpfile and its shared libraries, in one root laid out like the guest's.
+extract makedumpfile "$makedumpfile_deb" "$mroot"
+declare -A have=([makedumpfile]=1)
+mbin=
+for d in /usr/sbin /usr/bin /sbin /bin; do
+  [ -f "$mroot$d/makedumpfile" ] && mbin=$d/makedumpfile && break
+done
+[ -n "$mbin" ] || die "makedumpfile does not ship a makedumpfile binary"
+
+# resolve GUESTPATH: follows symlinks inside the root; prints the guest path of
+# the file they end at (the root is not the host's /, so realpath cannot do it).
+resolve() {
+  local p=$1 t n=0
+  while [ -L "$mroot$p" ]; do
+    t=$(readlink "$mroot$p")
+    case $t in /*) p=$t ;; *) p=$(realpath -m -s "${p%/*}/$t") ;; esac
+    n=$((n + 1)) && [ $n -lt 40 ] || die "symlink loop at $1 in $mroot"
+  done
+  [ -f "$mroot$p" ] && echo "$p"
+}
+# The directories the aarch64 glibc dynamic linker searches (no ld.so.cache in
+# an initramfs); the guest runs makedumpfile with exactly these as --library-path.
+lib_dirs=(/lib/aarch64-linux-gnu /usr/lib/aarch64-linux-gnu /lib /usr/lib)
+# find_soname SONAME: prints the guest path where SONAME is, if anywhere.
+find_soname() {
+  local d
+  for d in "${lib_dirs[@]}"; do
+    if [ -e "$mroot$d/$1" ] || [ -L "$mroot$d/$1" ]; then echo "$d/$1" && return; fi
+  done
+}
+# owner GUESTPATH: the package whose file list has GUESTPATH.
+owner() {
+  local list
+  list=$(grep -lxF "$1" "$stage/lists"/* | head -n 1) || die "no extracted package owns $1"
+  basename "$list"
+}
+# Same-architecture dependencies only: a ':any' dependency (perl:any) may be
+# met by another architecture's package, so it cannot be what the dynamic
+# linker loads; of alternatives "a | b" the first is Debian's default.
+depends_of() {
+  dpkg-deb -f "$1" Pre-Depends Depends | sed -n 's/^[A-Za-z-]*: //p' | tr ',' '\n' |
+    sed 's/|.*//; s/(.*//; s/[[:space:]]//g' | grep -v ':any$' | grep -v '^$' || true
+}
+declare -A deb_of=([makedumpfile]=$makedumpfile_deb)
+
+# Walk the NEEDED entries (readelf -d) from the binary down. When a soname is
+# not in the root yet, extract the dependencies of the package that owns the
+# ELF asking for it, then look again; what is still missing is an error.
+needed() { readelf -d "$mroot$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+declare -A lib_at=() lib_pkg=()
+queue=("$mbin")
+while [ ${#queue[@]} -gt 0 ]; do
+  elf=${queue[0]} queue=("${queue[@]:1}")
+  readelf -d "$mroot$elf" | grep -qE '\((RPATH|RUNPATH)\)' && die "$elf has an RPATH/RUNPATH, which this resolver does not follow"
+  elf_pkg=$(owner "$elf")
+  for so in $(needed "$elf"); do
+    [ -n "${lib_at[$so]:-}" ] && continue
+    at=$(find_soname "$so")
+    if [ -z "$at" ]; then
+      for dep in $(depends_of "${deb_of[$elf_pkg]}"); do
+        [ -n "${have[$dep]:-}" ] && continue
+        choose "$dep"
+        get "$dep" "$ver" "$sha"
+        extract "$dep" "$deb" "$mroot"
+        have[$dep]=1 deb_of[$dep]=$deb
+      done
+      at=$(find_soname "$so")
+      [ -n "$at" ] || die "soname $so, NEEDED by $elf (package $elf_pkg), is in none of its dependencies ($(depends_of "${deb_of[$elf_pkg]}" | xargs)) under ${lib_dirs[*]}"
+    fi
+    real=$(resolve "$at") || die "soname $so at $at is a dangling symlink in $mroot"
+    lib_at[$so]=$at lib_pkg[$so]=$(owner "$at")
+    queue+=("$real")
+  done
+done
+
+# The program interpreter (PT_INTERP) must be there too: the guest runs the
+# binary through it.
+interp=$(readelf -l "$mroot$mbin" | sed -n 's/.*Requesting program interpreter: \(.*\)\]/\1/p')
+[ -n "$interp" ] || die "$mbin has no program interpreter; expected a dynamic binary"
+interp_real=$(resolve "$interp") || die "the program interpreter $interp of $mbin is not in $mroot: add the package that ships it (libc6) to its dependencies"
+
+# Record what was fetched, in the pin file's format, for a person to adopt.
+{
+  echo "# arm64 Debian packages for scripts/provision.sh: package version sha256."
+  echo "# provision.sh prefers these versions; when Debian's archive has dropped one, it"
+  echo "# takes the current one, says so, and writes what it fetched to"
+  echo "# \$PURGATORY_CACHE/arm64-packages.pin: copy that file here to adopt it."
+  printf '%s\n' "${fetched[@]}" | sort -u
+} >"$stage/arm64-packages.pin"
+
+# assets.json: paths are relative to the cache directory (scripts/assets.ts
+# makes them absolute), so a cache can be moved or copied to another machine.
+rel() { echo "arm64/${1#"$stage"/}"; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+jfile() { # jfile PATH-IN-STAGE: {"path", "sha256"}, or null for an empty name
+  if [ -z "$1" ]; then echo null; else printf '{"path": "%s", "sha256": "%s"}' "$(rel "$stage/$1")" "$(sha "$stage/$1")"; fi
+}
+jdir() { if [ -z "$1" ]; then echo null; else printf '"%s"' "$(rel "$stage/$1")"; fi; }
+join() { local IFS=,; echo "$*"; }
+jdebs=()
+while read -r p v s; do
+  d=$(cached_deb "$p" "$v")
+  pinned=false
+  awk -v p="$p" -v v="$v" '$1 == p && $2 == v { f = 1 } END { exit !f }' "$pin_file" && pinned=true
+  jdebs+=("$(printf '\n    {"package": "%s", "version": "%s", "path": "debs/%s", "sha256": "%s", "pinned": %s}' "$p" "$v" "${d##*/}" "$s" "$pinned")")
+done < <(printf '%s\n' "${fetched[@]}" | sort -u)
+jlibs=()
+for so in $(printf '%s\n' "${!lib_at[@]}" | sort); do
+  real=$(resolve "${lib_at[$so]}")
+  jlibs+=("$(printf '\n      {"soname": "%s", "guestPath": "%s", "path": "%s", "sha256": "%s", "package": "%s"}' \
+    "$so" "${lib_at[$so]}" "$(rel "$mroot$real")" "$(sha "$mroot$real")" "${lib_pkg[$so]}")")
+done
+used_dirs=$(for so in "${!lib_at[@]}"; do dirname "${lib_at[$so]}"; done | sort -u | sed 's/.*/"&"/' | paste -sd, | sed 's/,/, /g')
+cat >"$stage/assets.json" <<EOF
+{
+  "schema": $schema,
+  "pinSha256": "$pin_sha",
+  "debs": [$(join "${jdebs[@]}")
+  ],
+  "kernel": {
+    "package": "$kpkg",
+    "version": "$kernel_ver",
+    "release": "$release",
+    "vmlinuz": $(jfile "$vmlinuz"),
+    "vmlinuzCompression": "$compression",
+    "image": $(jfile Image),
+    "config": $(jfile "$config"),
+    "systemMap": $(jfile "$system_map"),
+    "modulesDir": $(jdir "$modules")
+  },
+  "busybox": {
+    "package": "busybox-static",
+    "version": "$busybox_ver",
+    "binary": $(jfile "$busybox")
+  },
+  "makedumpfile": {
+    "package": "makedumpfile",
+    "version": "$makedumpfile_ver",
+    "root": "$(rel "$mroot")",
+    "guestPath": "$mbin",
+    "binary": $(jfile "makedumpfile$mbin"),
+    "interpreter": {"guestPath": "$interp", "path": "$(rel "$mroot$interp_real")", "sha256": "$(sha "$mroot$interp_real")"},
+    "libDirs": [$used_dirs],
+    "libraries": [$(join "${jlibs[@]}")
+    ]
+  }
+}
+EOF
+node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$stage/assets.json" ||
+  die "internal error: $stage/assets.json is not valid JSON"
+# Every file assets.json names (paths relative to the cache), for the fast path.
+grep -o '"path": "[^"]*"\|"modulesDir": "[^"]*"' "$stage/assets.json" | sed 's/.*: "\(.*\)"/\1/' >"$stage/files"
+
+# Swap the new tree in, then publish assets.json and the fetched pins
+# atomically; the private lists are kept for the next download, .debs that
+# this run did not use (superseded versions) are dropped.
+rm -rf "$stage/lists" "$cache/arm64.old" "$debs/.partial"
+[ ! -d "$cache/arm64" ] || mv "$cache/arm64" "$cache/arm64.old"
+mv "$stage" "$cache/arm64"
+rm -rf "$cache/arm64.old"
+mv "$cache/arm64/assets.json" "$cache/assets.json"
+mv "$cache/arm64/arm64-packages.pin" "$cache/arm64-packages.pin"
+for f in "$debs"/*.deb; do grep -qxF "debs/${f##*/}" "$cache/arm64/files" || rm -f "$f"; done
+say "arm64 assets ready: $cache/assets.json (kernel $release $kernel_ver, busybox $busybox_ver, makedumpfile $makedumpfile_ver, ${#lib_at[@]} libraries)"

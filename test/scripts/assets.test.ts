@@ -1,0 +1,122 @@
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { isAbsolute, join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { afterAll, describe, expect, it } from "vitest";
+import { InputError } from "../../toolchain/bytes/index.js";
+import { ASSETS_SCHEMA, defaultCacheDir, loadAssets } from "../../scripts/assets.js";
+
+const work = mkdtempSync(join(tmpdir(), "assets-test-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+const readelf = (...args: string[]) => execFileSync("readelf", ["-W", ...args]).toString();
+const needed = (path: string) => [...readelf("-d", path).matchAll(/\(NEEDED\)\s+Shared library: \[(.*)\]/g)].map((m) => m[1]);
+
+/** A cache directory holding `json` as assets.json, sharing the real cache's files. */
+function fakeCache(json: unknown): string {
+  const dir = mkdtempSync(join(work, "cache-"));
+  for (const sub of ["arm64", "debs"]) symlinkSync(join(defaultCacheDir(), sub), join(dir, sub));
+  writeFileSync(join(dir, "assets.json"), typeof json === "string" ? json : JSON.stringify(json));
+  return dir;
+}
+const failure = (dir: string) => {
+  try {
+    loadAssets(dir);
+  } catch (e) {
+    expect(e).toBeInstanceOf(InputError);
+    return e as InputError;
+  }
+  return expect.fail("loadAssets accepted it");
+};
+
+describe("loadAssets", () => {
+  const assets = loadAssets();
+  const realJson = JSON.parse(readFileSync(join(defaultCacheDir(), "assets.json"), "utf8")) as Record<string, unknown>;
+
+  it("returns absolute paths whose files hash to the recorded SHA-256", () => {
+    const m = assets.makedumpfile;
+    const files = [
+      ...assets.debs,
+      assets.kernel.vmlinuz,
+      assets.kernel.image,
+      ...(assets.kernel.config ? [assets.kernel.config] : []),
+      assets.busybox.binary,
+      m.binary,
+      m.interpreter,
+      ...m.libraries,
+    ];
+    for (const f of files) {
+      expect(isAbsolute(f.path), f.path).toBe(true);
+      expect(sha256(f.path), f.path).toBe(f.sha256);
+    }
+  });
+
+  it("describes each .deb as dpkg-deb reads it", () => {
+    for (const d of assets.debs) {
+      const [pkg, version, arch] = execFileSync("dpkg-deb", ["-f", d.path, "Package", "Version", "Architecture"])
+        .toString()
+        .trim()
+        .split("\n")
+        .map((l) => l.replace(/^[^:]+: /, ""));
+      expect({ pkg, version }).toEqual({ pkg: d.package, version: d.version });
+      expect(["arm64", "all"]).toContain(arch);
+    }
+    const names = assets.debs.map((d) => d.package);
+    expect(names).toEqual([...names].sort());
+    expect(names).toEqual(expect.arrayContaining([assets.kernel.package, "busybox-static", "makedumpfile"]));
+  });
+
+  it("has an uncompressed arm64 Image (booting.rst magic) that is the packaged vmlinuz, decompressed if need be", () => {
+    const image = readFileSync(assets.kernel.image.path);
+    expect(image.subarray(0x38, 0x3c).toString("latin1")).toBe("ARM\x64");
+    const vmlinuz = readFileSync(assets.kernel.vmlinuz.path);
+    const unpacked = assets.kernel.vmlinuzCompression === "gzip" ? gunzipSync(vmlinuz) : vmlinuz;
+    expect(unpacked.equals(image)).toBe(true);
+    expect(assets.kernel.package).toBe(`linux-image-${assets.kernel.release}`);
+    expect(readFileSync(assets.kernel.config!.path, "utf8")).toMatch(/^CONFIG_KEXEC=y$/m);
+  });
+
+  it("has a static AArch64 busybox (readelf: no program interpreter)", () => {
+    expect(readelf("-h", assets.busybox.binary.path)).toMatch(/Machine:\s+AArch64/);
+    expect(readelf("-l", assets.busybox.binary.path)).not.toMatch(/program interpreter/);
+  });
+
+  it("lists makedumpfile's interpreter and the closure of its NEEDED sonames, each file carrying that SONAME (readelf)", () => {
+    const m = assets.makedumpfile;
+    expect(readelf("-l", m.binary.path)).toContain(`[Requesting program interpreter: ${m.interpreter.guestPath}]`);
+    const bySoname = new Map(m.libraries.map((l) => [l.soname, l]));
+    const seen = new Set<string>();
+    const walk = (path: string) => {
+      for (const so of needed(path)) {
+        const lib = bySoname.get(so!);
+        expect(lib, `${so} (NEEDED by ${path}) is not listed`).toBeDefined();
+        if (seen.has(so!)) continue;
+        seen.add(so!);
+        expect(readelf("-d", lib!.path)).toContain(`Library soname: [${so}]`);
+        walk(lib!.path);
+      }
+    };
+    walk(m.binary.path);
+    expect([...seen].sort()).toEqual([...bySoname.keys()].sort());
+    for (const l of m.libraries) expect(m.libDirs).toContain(l.guestPath.slice(0, l.guestPath.lastIndexOf("/")));
+  });
+
+  it("tells the user to run npm run provision when assets.json is missing", () => {
+    const e = failure(mkdtempSync(join(work, "empty-")));
+    expect(e.code).toBe("ASSETS_MISSING");
+    expect(e.message).toMatch(/assets\.json does not exist.*npm run provision/);
+  });
+
+  it("refuses another schema, a missing field and a missing file, naming where", () => {
+    expect(failure(fakeCache({ ...realJson, schema: ASSETS_SCHEMA + 1 })).code).toBe("ASSETS_STALE");
+    const { busybox: _, ...noBusybox } = realJson;
+    expect(failure(fakeCache(noBusybox)).message).toMatch(/at busybox: not an object/);
+    expect(failure(fakeCache("{")).code).toBe("ASSETS_BAD");
+    const kernel = { ...(realJson["kernel"] as object), image: { path: "arm64/nope", sha256: "0".repeat(64) } };
+    const e = failure(fakeCache({ ...realJson, kernel }));
+    expect(e.code).toBe("ASSETS_MISSING");
+    expect(e.message).toMatch(/arm64\/nope \(kernel\.image\.path in .*\) does not exist/);
+  });
+});
