@@ -1,0 +1,109 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import yargs from "yargs";
+import explain from "../../toolchain/cli/explain.js";
+import { planLayout } from "../../toolchain/layout/index.js";
+import { serializeTarget } from "../../toolchain/target/index.js";
+import { expectGolden, fixtureInput } from "../layout/_fixture.js";
+
+/** Runs `purgatory explain ARGS` in-process; returns stdout, stderr and the exit code. */
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const so = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
+  const se = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
+  process.exitCode = undefined;
+  try {
+    await yargs(["explain", ...args]).command(explain).strict().fail((msg, e) => {
+      throw e ?? new Error(msg);
+    }).parseAsync();
+  } finally {
+    so.mockRestore();
+    se.mockRestore();
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = undefined;
+  return { code, out, err };
+}
+
+const FIXTURES = "test/cli/fixtures/";
+const dirs = readdirSync(FIXTURES).filter((d) => d.startsWith("explain-")).sort();
+const scratch = mkdtempSync(join(tmpdir(), "explain-test-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe("purgatory explain", () => {
+  it.each(dirs)("%s prints its golden report and exit code", async (name) => {
+    const dir = FIXTURES + name;
+    const file = existsSync(`${dir}/load.json`) ? `${dir}/load.json` : dir;
+    const r = await cli([file]);
+    expect(r.err).toBe("");
+    expectGolden(`${dir}/explain.txt`, `$ purgatory explain ${file}\n${r.out}exit ${r.code}\n`);
+  });
+
+  it("reports as JSON: each violation with rule, errno and segment, and the kernel's verdict", async () => {
+    const r = await cli([`${FIXTURES}explain-list-bad/load.json`, "--json"]);
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.out);
+    expect(j.kexecLoad).toBe("EADDRNOTAVAIL");
+    expect(j.flags).toBe("0xb70001");
+    expect(j.violations.map((v: { rule: string; errno: string; segment?: number }) => [v.rule, v.errno, v.segment])).toEqual([
+      ["page-alignment", "EADDRNOTAVAIL", 2],
+      ["overlap", "EINVAL", 1],
+      ["overlap", "EINVAL", 1],
+      ["crash-range", "EADDRNOTAVAIL", 4],
+      ["kernel-base", "none", 0],
+    ]);
+  });
+
+  it("exits 0 on every golden layout the planner makes, written as a manifest", async () => {
+    for (const name of readdirSync("test/layout/fixtures").filter((d) => d.startsWith("virt-"))) {
+      const input = fixtureInput(`test/layout/fixtures/${name}/`);
+      const plan = planLayout(input);
+      const dir = join(scratch, name);
+      rmSync(dir, { recursive: true, force: true });
+      writeFileSync(join(scratch, `${name}.target.json`), serializeTarget(input.target));
+      const manifest = {
+        mode: plan.mode,
+        entry: `0x${plan.entry.toString(16)}`,
+        flags: `0x${plan.flags.toString(16)}`,
+        target: `${name}.target.json`,
+        segments: plan.segments.map((s) => ({
+          role: s.role,
+          mem: `0x${s.mem.toString(16)}`,
+          memsz: `0x${s.memsz.toString(16)}`,
+          bufsz: `0x${s.bufsz.toString(16)}`,
+          ...(s.textOffset !== undefined ? { textOffset: `0x${s.textOffset.toString(16)}`, imageSize: `0x${s.imageSize!.toString(16)}` } : {}),
+        })),
+      };
+      writeFileSync(join(scratch, `${name}.json`), JSON.stringify(manifest));
+      const r = await cli([join(scratch, `${name}.json`)]);
+      expect({ name, code: r.code, out: r.out }).toMatchObject({ name, code: 0 });
+      expect(r.out).toMatch(/no violations/);
+    }
+  });
+
+  it("lets --target override the manifest's target, and refuses facts that disagree with it", async () => {
+    const t = join(scratch, "64k.json");
+    writeFileSync(t, serializeTarget({ ...fixtureInput("test/layout/fixtures/virt-1g-crash/").target, pageSize: 65536 }));
+    const r = await cli([`${FIXTURES}explain-bundle-crash`, "--target", t]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/page-alignment/);
+    const bad = await cli([`${FIXTURES}explain-list-bad/load.json`, "--target", t, "--json"]);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.out).error).toMatchObject({ code: "LOAD_FACTS", where: "pageSize" });
+  });
+
+  it("says what is wrong with unreadable input, with the path and a hint", async () => {
+    const r = await cli([scratch]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/manifest\.json.*Is this a bundle directory/);
+    const j = await cli([join(scratch, "missing.json"), "--json"]);
+    expect(JSON.parse(j.out).error.code).toBe("READ_FAILED");
+    writeFileSync(join(scratch, "broken.json"), '{"entry": "0x0", "flags": 0xb7}');
+    const b = await cli([join(scratch, "broken.json")]);
+    expect(b.code).toBe(1);
+    expect(b.err).toMatch(/Cannot parse the load.*offset 0x1b/);
+  });
+});

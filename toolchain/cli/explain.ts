@@ -1,0 +1,182 @@
+import { readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Argv, CommandModule } from "yargs";
+import { InputError, hex, hex64 } from "../bytes/index.js";
+import {
+  RULES,
+  checkLoad,
+  factsFor,
+  kernelVerdict,
+  loadCaveats,
+  parseLoadJson,
+  KEXEC_ON_CRASH,
+  type Caveat,
+  type Errno,
+  type LoadSegment,
+  type Mode,
+  type RuleId,
+  type Violation,
+} from "../layout/index.js";
+import { parseTarget, type Target } from "../target/index.js";
+import { report, run } from "./_run.js";
+
+/**
+ * `purgatory explain FILE`: replays the kernel's kexec_load checks and the
+ * arm64 boot rules on a proposed load, offline, and says for each broken rule
+ * which errno the kernel would return and what to change.
+ */
+
+interface ExplainArgs {
+  file: string;
+  target?: string;
+  json?: boolean;
+}
+
+/** The report: plain data, printed as text or JSON. */
+export interface Explanation {
+  readonly file: string;
+  /** Where the target facts came from: a path, "inline" (the manifest's), or null (only the load's own facts). */
+  readonly target: string | null;
+  readonly mode: Mode;
+  readonly entry: bigint;
+  /** The flags word (a bigint, so that JSON shows it in hex). */
+  readonly flags: bigint;
+  readonly segments: readonly LoadSegment[];
+  readonly violations: readonly Violation[];
+  /** What kexec_load would return: the first refusal's errno, or null when it accepts the load. */
+  readonly kexecLoad: Errno | null;
+  readonly caveats: readonly Caveat[];
+  /** Top-level keys of the file that explain does not use. */
+  readonly ignored: readonly string[];
+}
+
+/** Reads FILE (a bundle directory's manifest.json, or a JSON segment list) and checks it. */
+export function explainFile(file: string, targetPath: string | undefined): Explanation {
+  const manifest = isDirectory(file) ? join(file, "manifest.json") : file;
+  const doc = parseLoadJson(readText(manifest, isDirectory(file) ? "Is this a bundle directory? It has no manifest.json" : undefined));
+  let target: Target | undefined;
+  let source: string | null = null;
+  if (targetPath !== undefined) {
+    target = parseTarget(readText(targetPath));
+    source = targetPath;
+  } else if (typeof doc.target === "string") {
+    source = join(dirname(manifest), doc.target);
+    target = parseTarget(readText(source, "The manifest's target path is relative to the manifest"));
+  } else if (doc.target !== undefined) {
+    target = parseTarget(JSON.stringify(doc.target));
+    source = "inline";
+  }
+  const facts = factsFor(doc, target, source ?? file);
+  const violations = checkLoad(doc.load, facts);
+  return {
+    file: manifest,
+    target: source,
+    mode: (doc.load.flags & KEXEC_ON_CRASH) !== 0 ? "crash" : "reboot",
+    entry: doc.load.entry,
+    flags: BigInt(doc.load.flags),
+    segments: doc.load.segments,
+    violations,
+    kexecLoad: kernelVerdict(violations),
+    caveats: loadCaveats(doc.load, facts),
+    ignored: doc.ignored,
+  };
+}
+
+/** The text form of the report. */
+export function renderExplanation(e: Explanation): string {
+  const lines = [
+    `load:    ${e.file}${e.target === null ? " (no target: only the facts in the file)" : `, target ${e.target}`}`,
+    `mode:    ${e.mode} (flags ${hex(e.flags)}), entry ${hex64(e.entry)}, ${e.segments.length} segment${e.segments.length === 1 ? "" : "s"}`,
+    "",
+    "  #  role        mem                 end                 memsz       bufsz",
+  ];
+  e.segments.forEach((s, i) => {
+    lines.push(`${String(i).padStart(3)}  ${(s.role ?? "-").padEnd(10)}  ${hex64(s.mem)}  ${s.mem + s.memsz < 1n << 64n ? hex64(s.mem + s.memsz) : "(past 2^64)       "}  ${hex(s.memsz).padEnd(10)}  ${hex(s.bufsz)}`);
+  });
+  lines.push("");
+  if (e.violations.length === 0) {
+    lines.push("no violations: kexec_load accepts this load and every arm64 boot rule holds");
+  } else {
+    lines.push(`${e.violations.length} violation${e.violations.length === 1 ? "" : "s"}:`);
+    for (const v of e.violations) {
+      const rule = RULES[v.rule];
+      lines.push(`  [${v.errno === "none" ? "boot fails" : v.errno}] ${v.rule}: ${v.message}`);
+      lines.push(`      fix:  ${v.fix}`);
+      lines.push(`      rule: ${rule.summary} (${rule.source})`);
+    }
+    const boot = e.violations.filter((v) => v.severity === "boot-fails").length;
+    lines.push("");
+    lines.push(
+      e.kexecLoad !== null
+        ? `verdict: kexec_load would fail with ${e.kexecLoad} (the first broken rule it checks)${boot > 0 ? `; ${boot} boot rule${boot === 1 ? "" : "s"} broken as well` : ""}`
+        : `verdict: kexec_load accepts this load, but the boot would fail (${boot} boot rule${boot === 1 ? "" : "s"} broken)`,
+    );
+  }
+  lines.push("", "caveats (not decidable offline, or not checked):");
+  for (const c of e.caveats) lines.push(`  ${c.errno === "none" ? "-" : c.errno}${" ".repeat(Math.max(1, 8 - (c.errno === "none" ? 1 : c.errno.length)))}${c.message}`);
+  if (e.ignored.length > 0) lines.push("", `ignored keys: ${e.ignored.join(", ")}`);
+  return lines.join("\n") + "\n";
+}
+
+const ruleList = (Object.keys(RULES) as RuleId[])
+  .map((id) => `  ${id.padEnd(18)} ${(RULES[id].errno === "none" ? "boot fails" : RULES[id].errno).padEnd(13)} ${RULES[id].summary}`)
+  .join("\n");
+
+const explain: CommandModule<object, ExplainArgs> = {
+  command: "explain <file>",
+  describe: "Check a proposed kexec_load offline: each broken rule, the errno the kernel would return, and the fix",
+  builder: (y) =>
+    y
+      .positional("file", {
+        type: "string",
+        demandOption: true,
+        describe: "A bundle directory (its manifest.json is read) or a JSON segment list",
+      })
+      .option("target", {
+        type: "string",
+        describe: "target.json (as `purgatory describe` writes it) to check against; overrides the manifest's target",
+      })
+      .option("json", { type: "boolean", describe: "Print the report as JSON" })
+      .example("$0 explain out/bundle", "check a bundle against the target named in its manifest")
+      .example("$0 explain load.json --target target.json", "check a loader's own segment list against a machine")
+      .epilogue(
+        "A segment list is JSON; 64-bit values are \"0x…\" strings, ranges half-open:\n" +
+          '  { "entry": "0x40102000", "flags": "0xb70000",\n' +
+          '    "segments": [ { "role": "dtb", "mem": "0x40100000", "memsz": "0x2000", "bufsz": "0x1f8c" }, … ],\n' +
+          '    "pageSize": 4096, "memory": [ { "start": "0x40000000", "end": "0x80000000" } ],\n' +
+          '    "reserved": [ … ], "crashKernel": { "start": …, "end": … } | null }\n' +
+          "role (kernel, initrd, dtb, elfcorehdr, purgatory) enables the arm64 boot rules; a kernel segment\n" +
+          "may carry textOffset and imageSize from its Image header. Facts the file and --target leave out\n" +
+          "skip their checks, and the report says which.\n\n" +
+          "Rules, in the order the kernel checks them (errno, or \"boot fails\" when the kernel accepts the\n" +
+          "load but the new kernel cannot boot or firmware memory is overwritten):\n" +
+          ruleList +
+          "\n\nEPERM (lockdown, kexec_load_disabled) and EBUSY (CPUs stuck) depend on the running system and\n" +
+          "are listed as caveats, never as findings.\n" +
+          "Exit status: 0 no violation, 1 a violation or unreadable input, 2 wrong usage.",
+      ) as unknown as Argv<ExplainArgs>,
+  handler: (argv) =>
+    run(argv, () => {
+      const e = explainFile(argv.file, argv.target);
+      report(argv, e, renderExplanation);
+      if (e.violations.length > 0) process.exitCode = 1;
+    }),
+};
+
+export default explain;
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function readText(path: string, hint = "Check the path and its permissions"): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new InputError("READ_FAILED", `Cannot read ${path}: ${(e as Error).message}`, path, hint);
+  }
+}

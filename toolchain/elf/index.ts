@@ -1,0 +1,15 @@
+/**
+ * ELF64 little-endian: the layouts, a reader for headers and notes, the
+ * elfcorehdr writer, the checker that replays the capture kernel's
+ * `fs/proc/vmcore.c`, the vmcoreinfo coverage lint and a text dump.
+ */
+export * from "./layout.js";
+export { parseElfHeader, parseProgramHeaders, parseNotes, programHeaderSpan, readElf } from "./read.js";
+export type { ElfHeader, Note, ProgramHeader } from "./read.js";
+export { buildElfcorehdr, subtract, ELF_CORE_HEADER_ALIGN } from "./elfcorehdr.js";
+export type { Elfcorehdr, PhdrRole, PhdrSummary } from "./elfcorehdr.js";
+export { checkVmcoreHeader } from "./check.js";
+export type { CheckOptions, VmcoreFinding } from "./check.js";
+export { lintVmcoreinfoCoverage } from "./lint.js";
+export type { CoverageReport, LintFinding, SymbolCoverage } from "./lint.js";
+export { dumpElfHeaders } from "./dump.js";

@@ -1,0 +1,17 @@
+/**
+ * What the target machine is: collected from a live system, a copied tree or
+ * a capture, written and read as versioned JSON, plus the arm64 address model
+ * derived from vmcoreinfo. Everything downstream takes a plain `Target`.
+ */
+export type { CpuNote, PageSize, Range, Target, VmcoreInfo } from "./types.js";
+export { parseIomem, memoryMapFromIomem, mergeRanges } from "./iomem.js";
+export type { IomemEntry, IomemMemoryMap } from "./iomem.js";
+export { parseTarget, serializeTarget, validateTarget } from "./json.js";
+export { parseVmcoreinfo, vaModel, linearVa, kimagePa, describeVaModel } from "./vmcoreinfo.js";
+export type { Vmcoreinfo, VmcoreinfoEntry, VaModel } from "./vmcoreinfo.js";
+export { fsSource } from "./source.js";
+export type { CaptureSource } from "./source.js";
+export { parseCapture, captureSource, CAPTURE_MAGIC, CAPTURE_VERSION } from "./capture.js";
+export { readKcoreVmcoreinfo } from "./kcore.js";
+export { collectTarget, auxvPageSize } from "./collect.js";
+export type { CollectOptions, Collected } from "./collect.js";

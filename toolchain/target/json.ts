@@ -1,0 +1,228 @@
+import { InputError, hex } from "../bytes/index.js";
+import { mergeRanges } from "./iomem.js";
+import type { CpuNote, PageSize, Range, Target, VmcoreInfo } from "./types.js";
+import { parseVmcoreinfo } from "./vmcoreinfo.js";
+
+/**
+ * The versioned JSON form of a `Target` (`target.json`). 64-bit values are
+ * `"0x…"` strings (JSON numbers lose precision above 2^53), ranges are
+ * half-open `{start, end}`, the base DTB is base64. Keys are written sorted,
+ * so the same machine gives the same bytes.
+ */
+
+const PAGE_SIZES: readonly PageSize[] = [4096, 16384, 65536];
+const KEYS = [
+  "commandLine", "cpuNotes", "crashKernel", "crashKernelLow", "dtb", "kernelCode",
+  "kernelData", "memory", "pageSize", "reserved", "version", "vmcoreinfo",
+] as const;
+const FDT_MAGIC = 0xd00dfeed;
+
+/** Serializes a target as JSON text (sorted keys, two-space indent, trailing newline). */
+export function serializeTarget(t: Target): string {
+  const range = (r: Range | null) => (r === null ? null : { end: hex(r.end), start: hex(r.start) });
+  const vmcoreinfo = t.vmcoreinfo === null
+    ? null
+    : t.vmcoreinfo.text === undefined
+      ? { address: hex(t.vmcoreinfo.address), size: hex(t.vmcoreinfo.size) }
+      : { address: hex(t.vmcoreinfo.address), size: hex(t.vmcoreinfo.size), text: t.vmcoreinfo.text };
+  const doc = {
+    commandLine: t.commandLine,
+    cpuNotes: t.cpuNotes.map((n) => ({ address: hex(n.address), cpu: n.cpu, size: hex(n.size) })),
+    crashKernel: range(t.crashKernel),
+    crashKernelLow: range(t.crashKernelLow),
+    dtb: t.dtb === null ? null : Buffer.from(t.dtb).toString("base64"),
+    kernelCode: range(t.kernelCode),
+    kernelData: range(t.kernelData),
+    memory: t.memory.map(range),
+    pageSize: t.pageSize,
+    reserved: t.reserved.map(range),
+    version: t.version,
+    vmcoreinfo,
+  };
+  return JSON.stringify(doc, null, 2) + "\n";
+}
+
+/**
+ * Parses and validates `target.json` text.
+ * @throws InputError `BAD_JSON` (with the byte offset) for invalid JSON and
+ * `BAD_TARGET` with the JSON path (`memory[1].end`) and a hint for the first bad field.
+ */
+export function parseTarget(text: string): Target {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    const pos = /position (\d+)/.exec((e as Error).message);
+    throw new InputError(
+      "BAD_JSON",
+      `Cannot parse target description: ${(e as Error).message}`,
+      pos?.[1] === undefined ? undefined : Number(pos[1]),
+      "target.json must be JSON as written by `purgatory describe`.",
+    );
+  }
+  const o = object(doc, "", KEYS);
+  if (o.version !== 1) {
+    bad("version", `version ${JSON.stringify(o.version)} is not 1`, "This purgatory reads version 1; re-run `purgatory describe` with it, or upgrade.");
+  }
+  const vmcoreinfo = o.vmcoreinfo === null ? null : vmcoreInfo(o.vmcoreinfo, "vmcoreinfo");
+  const target: Target = {
+    version: 1,
+    pageSize: pageSize(o.pageSize, "pageSize"),
+    memory: array(o.memory, "memory").map((r, i) => range(r, `memory[${i}]`)),
+    reserved: array(o.reserved, "reserved").map((r, i) => range(r, `reserved[${i}]`)),
+    crashKernel: o.crashKernel === null ? null : range(o.crashKernel, "crashKernel"),
+    crashKernelLow: o.crashKernelLow === null ? null : range(o.crashKernelLow, "crashKernelLow"),
+    cpuNotes: array(o.cpuNotes, "cpuNotes").map((n, i) => cpuNote(n, `cpuNotes[${i}]`)),
+    vmcoreinfo,
+    kernelCode: o.kernelCode === null ? null : range(o.kernelCode, "kernelCode"),
+    kernelData: o.kernelData === null ? null : range(o.kernelData, "kernelData"),
+    commandLine: string(o.commandLine, "commandLine"),
+    dtb: o.dtb === null ? null : base64(o.dtb, "dtb"),
+  };
+  validateTarget(target);
+  return target;
+}
+
+/**
+ * Checks the relations between a target's fields: ranges non-empty, ascending
+ * and disjoint; reserved, crash and kernel ranges inside RAM; the low crash
+ * range below the high one; cpu numbers ascending; vmcoreinfo text parseable
+ * and agreeing on PAGESIZE; the DTB starting with the FDT magic.
+ * @throws InputError `BAD_TARGET` with the path of the first bad field.
+ */
+export function validateTarget(t: Target): void {
+  if (!PAGE_SIZES.includes(t.pageSize)) bad("pageSize", `page size ${t.pageSize} is not 4096, 16384 or 65536`, "arm64 kernels use 4K, 16K or 64K pages.");
+  if (t.memory.length === 0) bad("memory", "no System RAM ranges", "Capture /proc/iomem as root.");
+  ascending(t.memory, "memory");
+  ascending(t.reserved, "reserved");
+  const ram = mergeRanges(t.memory);
+  const inRam = (r: Range, path: string): void => {
+    if (!ram.some((m) => r.start >= m.start && r.end <= m.end)) {
+      bad(path, `${hex(r.start)}-${hex(r.end)} is not inside System RAM`, "Every reserved, crash and kernel range lies inside a memory range.");
+    }
+  };
+  t.reserved.forEach((r, i) => inRam(r, `reserved[${i}]`));
+  for (const key of ["crashKernel", "crashKernelLow", "kernelCode", "kernelData"] as const) {
+    const r = t[key];
+    if (r !== null) {
+      nonEmpty(r, key);
+      inRam(r, key);
+    }
+  }
+  if (t.crashKernelLow !== null) {
+    if (t.crashKernel === null) bad("crashKernelLow", "a low crash range without a crash range", "crashkernel=X,low only exists next to crashkernel=Y; set crashKernel too.");
+    else if (t.crashKernelLow.end > t.crashKernel.start) {
+      bad("crashKernelLow", `low crash range ends at ${hex(t.crashKernelLow.end)}, above the start of crashKernel ${hex(t.crashKernel.start)}`, "The low range is the lower of the two \"Crash kernel\" ranges.");
+    }
+  }
+  t.cpuNotes.forEach((n, i) => {
+    const path = `cpuNotes[${i}]`;
+    const prev = t.cpuNotes[i - 1];
+    if (prev !== undefined && n.cpu <= prev.cpu) bad(`${path}.cpu`, `cpu ${n.cpu} does not follow cpu ${prev.cpu}`, "List CPUs once each, ascending.");
+    if (n.size === 0n) bad(`${path}.size`, "a crash note of size 0", "crash_notes_size is never 0 on a kernel with CONFIG_CRASH_DUMP.");
+    if (n.address + n.size > U64_END) bad(`${path}.size`, "the note runs past the 64-bit address space");
+  });
+  if (t.vmcoreinfo !== null) {
+    if (t.vmcoreinfo.size === 0n) bad("vmcoreinfo.size", "vmcoreinfo size 0", "/sys/kernel/vmcoreinfo prints a non-zero size.");
+    if (t.vmcoreinfo.address + t.vmcoreinfo.size > U64_END) bad("vmcoreinfo.size", "the note runs past the 64-bit address space");
+    if (t.vmcoreinfo.text !== undefined) {
+      const info = parseVmcoreinfo(t.vmcoreinfo.text, "vmcoreinfo.text");
+      if (info.pageSize !== null && info.pageSize !== t.pageSize) {
+        bad("pageSize", `page size ${t.pageSize} disagrees with vmcoreinfo PAGESIZE=${info.pageSize}`, "Both come from the same kernel; re-run describe, or fix --page-size.");
+      }
+    }
+  }
+  if (t.commandLine.includes("\0")) bad("commandLine", "the command line contains a NUL byte", "/proc/cmdline is one line of text.");
+  if (t.dtb !== null && (t.dtb.length < 4 || new DataView(t.dtb.buffer, t.dtb.byteOffset, t.dtb.byteLength).getUint32(0, false) !== FDT_MAGIC)) {
+    bad("dtb", "the base DTB does not start with the FDT magic d0 0d fe ed", "Give the raw /sys/firmware/fdt, base64-encoded.");
+  }
+}
+
+const U64_END = 1n << 64n;
+
+function bad(path: string, what: string, hint?: string): never {
+  throw new InputError("BAD_TARGET", `Cannot use target description: ${what}`, path, hint);
+}
+
+function typeName(v: unknown): string {
+  return v === null ? "null" : Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function object<K extends string>(v: unknown, path: string, keys: readonly K[]): Record<K, unknown> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) bad(path, `expected an object, found ${typeName(v)}`);
+  const o = v as Record<string, unknown>;
+  const at = (k: string) => (path === "" ? k : `${path}.${k}`);
+  for (const k of Object.keys(o)) {
+    if (!(keys as readonly string[]).includes(k)) bad(at(k), `unknown field "${k}"`, `Known fields here: ${keys.join(", ")}.`);
+  }
+  for (const k of keys) if (!Object.hasOwn(o, k)) bad(at(k), `missing field "${k}"`, "Every field is required; write null where a fact is unknown.");
+  return o as Record<K, unknown>;
+}
+
+function array(v: unknown, path: string): unknown[] {
+  if (!Array.isArray(v)) bad(path, `expected an array, found ${typeName(v)}`);
+  return v;
+}
+
+function string(v: unknown, path: string): string {
+  if (typeof v !== "string") bad(path, `expected a string, found ${typeName(v)}`);
+  return v;
+}
+
+function u64(v: unknown, path: string): bigint {
+  if (typeof v !== "string" || !/^0x[0-9a-fA-F]{1,16}$/.test(v)) {
+    bad(path, `expected a "0x…" hex string of at most 16 digits, found ${typeName(v)}`, "64-bit values are written as strings like \"0x40000000\" so JSON keeps every bit.");
+  }
+  return BigInt(v);
+}
+
+function range(v: unknown, path: string): Range {
+  const o = object(v, path, ["start", "end"] as const);
+  const r = { start: u64(o.start, `${path}.start`), end: u64(o.end, `${path}.end`) };
+  nonEmpty(r, path);
+  return r;
+}
+
+function nonEmpty(r: Range, path: string): void {
+  if (r.end <= r.start) bad(`${path}.end`, `end ${hex(r.end)} is not above start ${hex(r.start)}`, "Ranges are half-open [start, end): end is one past the last byte.");
+}
+
+function ascending(rs: readonly Range[], path: string): void {
+  rs.forEach((r, i) => {
+    const prev = rs[i - 1];
+    if (prev !== undefined && r.start < prev.end) {
+      bad(`${path}[${i}].start`, `${hex(r.start)} overlaps or precedes the previous range ending ${hex(prev.end)}`, "List ranges ascending and disjoint.");
+    }
+  });
+}
+
+function pageSize(v: unknown, path: string): PageSize {
+  if (typeof v !== "number" || !PAGE_SIZES.includes(v as PageSize)) bad(path, `page size ${typeName(v)} is not 4096, 16384 or 65536`, "arm64 kernels use 4K, 16K or 64K pages.");
+  return v as PageSize;
+}
+
+function cpuNote(v: unknown, path: string): CpuNote {
+  const o = object(v, path, ["cpu", "address", "size"] as const);
+  if (typeof o.cpu !== "number" || !Number.isInteger(o.cpu) || o.cpu < 0 || o.cpu > 0xffff_ffff) {
+    bad(`${path}.cpu`, `cpu ${typeName(o.cpu)} is not a CPU number`, "The N of /sys/devices/system/cpu/cpuN, as a JSON number.");
+  }
+  return { cpu: o.cpu, address: u64(o.address, `${path}.address`), size: u64(o.size, `${path}.size`) };
+}
+
+function vmcoreInfo(v: unknown, path: string): VmcoreInfo {
+  if (v !== null && typeof v === "object" && !Array.isArray(v) && Object.hasOwn(v, "text")) {
+    const o = object(v, path, ["address", "size", "text"] as const);
+    return { address: u64(o.address, `${path}.address`), size: u64(o.size, `${path}.size`), text: string(o.text, `${path}.text`) };
+  }
+  const o = object(v, path, ["address", "size"] as const);
+  return { address: u64(o.address, `${path}.address`), size: u64(o.size, `${path}.size`) };
+}
+
+function base64(v: unknown, path: string): Uint8Array {
+  const s = string(v, path);
+  const bytes = Buffer.from(s, "base64");
+  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s) || bytes.toString("base64") !== s) {
+    bad(path, "not canonical base64", "Encode the raw DTB with `base64 -w0`.");
+  }
+  return new Uint8Array(bytes);
+}
