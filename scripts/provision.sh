@@ -17,7 +17,7 @@ die() { echo "provision: $*" >&2; exit 1; }
 # The tests run QEMU (qemu-system-arm ships qemu-system-aarch64), check DTBs
 # with dtc/fdtget, extract initramfs archives with cpio, build arm64 test code
 # with the cross gcc and read ELF files with readelf (binutils).
-host_pkgs=(qemu-system-arm device-tree-compiler cpio gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils busybox)
+host_pkgs=(qemu-system-arm device-tree-compiler cpio gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils busybox gcc)
 
 missing=()
 for p in "${host_pkgs[@]}"; do

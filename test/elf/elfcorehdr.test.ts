@@ -7,7 +7,7 @@ import { InputError } from "../../toolchain/bytes/index.js";
 import { buildElfcorehdr, checkVmcoreHeader, dumpElfHeaders, lintVmcoreinfoCoverage, subtract } from "../../toolchain/elf/index.js";
 import { parseTarget, parseVmcoreinfo } from "../../toolchain/target/index.js";
 import type { Target } from "../../toolchain/target/index.js";
-import { expectGolden } from "../target/_golden.js";
+import { expectGolden } from "../_golden.js";
 import { writePhysImage } from "./_phys-image.js";
 
 const TARGET_JSON = new URL("../target/fixtures/qemu-virt-6.1/target.json", import.meta.url).pathname;

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { auxvPageSize, collectTarget, fsSource, serializeTarget } from "../../toolchain/target/index.js";
 import { FIXTURE, auxv, makeFakeRoot } from "./_fake-root.js";
-import { expectGolden } from "./_golden.js";
+import { expectGolden } from "../_golden.js";
 
 const roots: string[] = [];
 function root(opts: Parameters<typeof makeFakeRoot>[0] = {}): string {

@@ -1,0 +1,68 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { CommandModule } from "yargs";
+import buildCommand from "../../toolchain/cli/build.js";
+import { stableJson } from "../../toolchain/cli/_run.js";
+import { build, readSlots } from "../../toolchain/purgatory/index.js";
+import { runCommand } from "./_purgatory-cli.js";
+
+const dir = mkdtempSync(join(tmpdir(), "purgatory-build-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const cli = (args: string[]) => runCommand(buildCommand as CommandModule<object, never>, ["build", ...args]);
+
+describe("purgatory build", () => {
+  it("writes the blob and OUTPUT.json (the slot map), and says what it wrote", async () => {
+    const out = join(dir, "p.bin");
+    const r = await cli(["-o", out]);
+    expect(r).toMatchObject({ code: 0, err: "" });
+    const lib = await build();
+    expect(new Uint8Array(readFileSync(out))).toEqual(lib.blob);
+    expect(readFileSync(`${out}.json`, "utf8")).toBe(stableJson(lib.slots) + "\n");
+    expect(r.out).toBe(
+      `wrote ${out}: ${lib.blob.length} bytes, sha256 ${lib.sha256} (keystone 0.9)\n` +
+        "  console pl011@0x9000000, on mismatch spin, 16 regions\n" +
+        `  slot map: ${out}.json\n`,
+    );
+  });
+
+  it("sets the console, policy and table size from the options", async () => {
+    const out = join(dir, "q.bin");
+    const r = await cli(["--console", "8250@0x1c28000,shift=2", "--on-mismatch", "reset", "--regions", "20", "-o", out]);
+    expect(r.code).toBe(0);
+    expect(readSlots(new Uint8Array(readFileSync(out)))).toMatchObject({ console_kind: "8250", console_base: 0x1c28000n, console_shift: 2, policy: "reset" });
+  });
+
+  it("prints the report with the slot map as JSON instead of writing OUTPUT.json", async () => {
+    const out = join(dir, "j.bin");
+    const r = await cli(["--console", "none", "-o", out, "--json"]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ output: out, console: "none", onMismatch: "spin", regions: 16, slots: { abi: 1, slots: { kernel_entry: { offset: 80 } } } });
+    expect(existsSync(`${out}.json`)).toBe(false);
+  });
+
+  it.each([
+    [["--console", "pl011"], "BAD_CONSOLE"],
+    [["--console", "pl011@0x9000001"], "MISALIGNED"],
+    [["--regions", "8"], "BAD_REGIONS"],
+  ])("refuses %j with exit 1 and writes nothing", async (args, code) => {
+    const out = join(dir, `bad-${code}.bin`);
+    const r = await cli([...args, "-o", out, "--json"]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out).error.code).toBe(code);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("reports an output it cannot write, and leaves no temporary file", async () => {
+    const r = await cli(["-o", join(dir, "missing", "p.bin")]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("Cannot write");
+    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("refuses an unknown policy as a usage error", async () => {
+    await expect(cli(["--on-mismatch", "explode", "-o", join(dir, "x.bin")])).rejects.toThrow(/Invalid values/);
+  });
+});

@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CommandModule } from "yargs";
+import inspectCommand from "../../toolchain/cli/inspect.js";
+import { build, patch } from "../../toolchain/purgatory/index.js";
+import type { Build } from "../../toolchain/purgatory/index.js";
+import { runCommand } from "./_purgatory-cli.js";
+
+const dir = mkdtempSync(join(tmpdir(), "purgatory-inspect-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const cli = (args: string[]) => runCommand(inspectCommand as CommandModule<object, never>, ["inspect", ...args]);
+
+let b: Build;
+let file: string;
+beforeAll(async () => {
+  b = await build();
+  file = join(dir, "p.bin");
+  const sha = new Uint8Array(32).fill(0xab);
+  writeFileSync(file, patch(b.blob, { kernel_entry: 0x4020_0000n, dtb_addr: 0x4400_0000n, regions: [{ start: 0x4400_0000n, length: 0x1234n, sha256: sha }] }));
+});
+
+describe("purgatory inspect", () => {
+  it("shows the header, every slot with its value, the regions and the code", async () => {
+    const r = await cli([file]);
+    expect(r).toMatchObject({ code: 0, err: "" });
+    expect(r.out).toContain(`${file}: purgatory ABI 1, ${b.blob.length} bytes, sha256 `);
+    expect(r.out).toContain('  0x8   magic                 "PURGATRY"');
+    expect(r.out).toContain("  kernel_entry  @0x50   0x0000000040200000\n");
+    expect(r.out).toContain("  dtb_addr      @0x58   0x0000000044000000\n");
+    expect(r.out).toContain("  console_shift @0x6c   0   (console pl011@0x9000000)\n");
+    expect(r.out).toContain("  region_count  @0x78   1 of 16\n");
+    expect(r.out).toContain(`     0  start 0x0000000044000000  length 0x0000000000001234  sha256 ${"ab".repeat(32)}\n`);
+    expect(r.out).toContain(`code 0x380..${"0x" + b.header.code_end.toString(16)} (${(b.header.code_end - 0x380) / 4} instructions):\n  00380  d5034fdf  msr daifset, #0xf\n`);
+  });
+
+  it("reports as JSON, and leaves out the disassembly with --no-disasm", async () => {
+    const j = JSON.parse((await cli([file, "--json"])).out);
+    expect(j.slots).toMatchObject({ kernel_entry: "0x40200000", policy: "spin", regions: [{ start: "0x44000000", length: "0x1234" }] });
+    expect(j.disassembly).toHaveLength((b.header.code_end - b.header.code_start) / 4);
+    expect(j.header[2]).toEqual({ field: "magic", note: '"PURGATRY"', offset: 8, value: '"PURGATRY"' });
+    expect(JSON.parse((await cli([file, "--json", "--no-disasm"])).out).disassembly).toBeUndefined();
+  });
+
+  it("refuses a file that is not a purgatory, with the offset and exit 1", async () => {
+    const bad = join(dir, "bad.bin");
+    writeFileSync(bad, new Uint8Array(0x100));
+    const r = await cli([bad]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('magic is 0000000000000000, not "PURGATRY" (5055524741545259) (at offset 0x8)');
+    expect(JSON.parse((await cli([bad, "--json"])).out).error).toMatchObject({ code: "BAD_MAGIC", where: 8 });
+  });
+
+  it("reports a file it cannot read", async () => {
+    const r = await cli([join(dir, "nope.bin"), "--json"]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out).error.code).toBe("READ_FAILED");
+  });
+});

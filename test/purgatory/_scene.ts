@@ -1,0 +1,112 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { getAssembler } from "../../toolchain/asm/index.js";
+import { build, patch, regionOf } from "../../toolchain/purgatory/index.js";
+import type { Build, BuildOptions, Region } from "../../toolchain/purgatory/index.js";
+import { runBareMetal } from "../../toolchain/qemu/index.js";
+import type { BareMetalResult, BareMetalRun, Image } from "../../toolchain/qemu/index.js";
+
+/**
+ * A boot scene for the QEMU tests: a patched purgatory, the stand-in kernel
+ * (fixtures/standin-kernel.S) and data regions of random contents and sizes,
+ * placed in QEMU virt's RAM (0x40000000 + 512 MiB; QEMU's own DTB holds the
+ * first MiB).
+ */
+
+export const PURGATORY_AT = 0x4800_0000n;
+export const KERNEL_AT = 0x4020_0000n;
+export const DTB_AT = 0x4400_0000n;
+
+/** Deterministic bytes (xorshift32), so a failure reproduces. */
+export function pseudoRandom(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export function sha256hex(b: Uint8Array): string {
+  return createHash("sha256").update(b).digest("hex");
+}
+
+export async function standinKernel(): Promise<Uint8Array> {
+  const file = "test/purgatory/fixtures/standin-kernel.S";
+  return (await (await getAssembler()).assemble(readFileSync(file, "utf8"), { file, address: KERNEL_AT })).bytes;
+}
+
+/** The data regions, listed out of address order on purpose (patch sorts them). */
+export function dataImages(): Image[] {
+  return [
+    { addr: 0x4500_0001n, bytes: pseudoRandom(4 * 1024 * 1024 + 13, 1) }, // several MiB, odd start and length
+    { addr: DTB_AT, bytes: pseudoRandom(3000, 2) }, // stands in for the DTB
+    { addr: 0x4410_0000n, bytes: new Uint8Array(0) }, // empty
+    { addr: 0x4420_0003n, bytes: pseudoRandom(1, 3) }, // one byte, odd start
+    { addr: 0x4430_0000n, bytes: pseudoRandom(100, 4) },
+  ];
+}
+
+export interface Scene {
+  readonly built: Build;
+  readonly blob: Uint8Array;
+  readonly kernel: Uint8Array;
+  readonly data: Image[];
+  /** Regions in table order (sorted by start). */
+  readonly regions: readonly Region[];
+}
+
+export async function scene(options: BuildOptions = {}): Promise<Scene> {
+  const built = await build(options);
+  const kernel = await standinKernel();
+  const data = dataImages();
+  const regions = [...data, { addr: KERNEL_AT, bytes: kernel }].map((d) => regionOf(d.addr, d.bytes));
+  const blob = patch(built.blob, { kernel_entry: KERNEL_AT, dtb_addr: DTB_AT, regions });
+  const sorted = [...regions].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  return { built, blob, kernel, data, regions: sorted };
+}
+
+export interface Boot {
+  readonly machine: "virt" | "virt,virtualization=on";
+  readonly blob?: Uint8Array;
+  readonly at?: bigint;
+  /** Replaces the image at this address (e.g. with a flipped byte). */
+  readonly replace?: Image;
+  readonly timeoutMs?: number;
+  readonly until?: (console: string) => boolean;
+}
+
+/** The QEMU run for a boot of the scene. */
+export function bootRun(s: Scene, b: Boot): BareMetalRun {
+  const at = b.at ?? PURGATORY_AT;
+  const images = [{ addr: KERNEL_AT, bytes: s.kernel }, ...s.data]
+    .map((img) => (b.replace && img.addr === b.replace.addr ? b.replace : img))
+    .concat([{ addr: at, bytes: b.blob ?? s.blob }]);
+  const run = { machine: b.machine, images, entry: at, timeoutMs: b.timeoutMs ?? 30_000 };
+  return b.until ? { ...run, until: b.until } : run;
+}
+
+export function boot(s: Scene, b: Boot): Promise<BareMetalResult> {
+  return runBareMetal(bootRun(s, b));
+}
+
+export interface StandinReport {
+  readonly x0: bigint;
+  readonly x1: bigint;
+  readonly x2: bigint;
+  readonly x3: bigint;
+  readonly el: bigint;
+  readonly sctlr: bigint;
+  readonly daif: bigint;
+}
+
+/** Parses the stand-in kernel's line, or undefined when it never ran. */
+export function standinReport(console: string): StandinReport | undefined {
+  const m = /standin: x0=(\w+) x1=(\w+) x2=(\w+) x3=(\w+) el=(\w+) sctlr=(\w+) daif=(\w+)/.exec(console);
+  if (!m) return undefined;
+  const v = (i: number): bigint => BigInt("0x" + (m[i] ?? ""));
+  return { x0: v(1), x1: v(2), x2: v(3), x3: v(4), el: v(5), sctlr: v(6), daif: v(7) };
+}

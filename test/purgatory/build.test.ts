@@ -1,0 +1,93 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { stableJson } from "../../toolchain/cli/_run.js";
+import { build, headerRows, parseConsole, parseHeader, readSlots } from "../../toolchain/purgatory/index.js";
+import type { Build } from "../../toolchain/purgatory/index.js";
+import { gnuAssemble } from "../asm/_gnu.js";
+
+// The default blob (16 regions, PL011 at 0x09000000, policy spin), pinned. A
+// change to purgatory-src/, templates/ or the assembler changes this on
+// purpose: check the listing diff in fixtures/default-build/, then update the
+// pin and run `UPDATE_GOLDENS=1 npx vitest run --config test/vitest.config.ts test/purgatory/build.test.ts`.
+const DEFAULT_SHA256 = "11464c7f4a445fe3907072dfe93ab3a2d2ea6a7bee6c2e2f19ea0e3541075431";
+
+const GOLDEN = "test/purgatory/fixtures/default-build";
+
+let def: Build;
+beforeAll(async () => {
+  def = await build();
+});
+
+/** Human-readable dumps of a build: the header, the slot map, and a listing of every statement. */
+function dumps(b: Build): Record<string, string> {
+  const header = headerRows(b.header)
+    .map((r) => `0x${r.offset.toString(16).padStart(2, "0")}  ${r.field.padEnd(22)} ${r.value.padEnd(12)} ${r.note}`)
+    .join("\n");
+  const listing = b.assembly.statements
+    .filter((p) => p.statement.kind !== "symbol")
+    .map((p) => {
+      const bytes = Buffer.from(b.blob.subarray(p.offset, p.offset + Math.min(p.size, 8))).toString("hex") + (p.size > 8 ? "…" : "");
+      const o = p.statement.origin;
+      return `${p.offset.toString(16).padStart(5, "0")}  ${bytes.padEnd(17)} ${p.statement.source.replace(/\s+/g, " ").padEnd(40)} ${o.file}:${o.line}`;
+    })
+    .join("\n");
+  return { "header.txt": header + "\n", "slots.json": stableJson(b.slots) + "\n", "listing.txt": listing + "\n" };
+}
+
+describe("build", () => {
+  it("makes the pinned default blob", () => {
+    expect(def.sha256).toBe(DEFAULT_SHA256);
+  });
+
+  it("matches the golden dumps in fixtures/default-build/ (header, slot map, listing)", () => {
+    for (const [name, text] of Object.entries(dumps(def))) {
+      const file = join(GOLDEN, name);
+      if (process.env.UPDATE_GOLDENS === "1") {
+        mkdirSync(GOLDEN, { recursive: true });
+        writeFileSync(file, text);
+      }
+      expect(existsSync(file), `${file} is missing; a person creates it with UPDATE_GOLDENS=1`).toBe(true);
+      expect(text, file).toBe(readFileSync(file, "utf8"));
+    }
+  });
+
+  it("is deterministic: building twice gives the same bytes", async () => {
+    expect((await build()).blob).toEqual(def.blob);
+  });
+
+  it("is position-independent: assembled for other (page-aligned) addresses, the bytes are the same", async () => {
+    for (const at of [0x4000_1000n, 0x8_8000_0000n, 0xffff_0000_1234_5000n]) expect((await build({ assembleAt: at })).blob).toEqual(def.blob);
+  });
+
+  it("agrees byte for byte with GNU as on the same source", () => {
+    expect(Buffer.from(gnuAssemble(def.source.map((l) => l.text).join("\n"))).equals(Buffer.from(def.blob))).toBe(true);
+  });
+
+  it("lays the header out as abi.ts declares it, the slots just after it", () => {
+    const h = parseHeader(def.blob);
+    const labels = def.assembly.labels;
+    expect(h.code_start).toBe(labels.get("purgatory_entry"));
+    expect(h.code_end).toBe(labels.get("code_end"));
+    expect(h.kernel_entry_offset).toBe(0x50);
+    expect(h.regions_offset).toBe(0x80);
+    expect(labels.get("purgatory_digest")! % 4096).toBe(0); // run-time writes start a page of their own
+    expect(labels.get("purgatory_digest")!).toBeGreaterThanOrEqual(h.code_end);
+  });
+
+  it("writes the options into the initial slots and sizes the region table", async () => {
+    const b = await build({ regions: 32, console: parseConsole("8250@0x1c28000,shift=2"), policy: "reset" });
+    expect(b.header.region_capacity).toBe(32);
+    expect(readSlots(b.blob)).toMatchObject({ console_kind: "8250", console_base: 0x1c28000n, console_shift: 2, policy: "reset", regions: [] });
+  });
+
+  it.each([
+    ["15 regions", { regions: 15 }, "BAD_REGIONS"],
+    ["257 regions", { regions: 257 }, "BAD_REGIONS"],
+    ["16.5 regions", { regions: 16.5 }, "BAD_REGIONS"],
+    ["a misaligned PL011", { console: { kind: "pl011", base: 0x9000002n, shift: 0 } }, "MISALIGNED"],
+    ["an unknown policy", { policy: "explode" }, "BAD_POLICY"],
+  ] as const)("refuses %s", async (_what, options, code) => {
+    await expect(build(options as Parameters<typeof build>[0])).rejects.toMatchObject({ code });
+  });
+});

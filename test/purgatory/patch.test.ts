@@ -1,0 +1,128 @@
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import { InputError } from "../../toolchain/bytes/index.js";
+import { build, parseHeader, patch, readSlots, regionOf } from "../../toolchain/purgatory/index.js";
+import type { PatchValues, Region } from "../../toolchain/purgatory/index.js";
+import { sha256hex } from "./_scene.js";
+
+let blob: Uint8Array;
+beforeAll(async () => {
+  blob = (await build()).blob;
+});
+
+const region = (start: bigint, length: bigint, fill = 0): Region => ({ start, length, sha256: new Uint8Array(32).fill(fill) });
+
+function refusal(values: PatchValues | Record<string, unknown>, on: Uint8Array = blob): InputError {
+  try {
+    patch(on, values as PatchValues);
+  } catch (e) {
+    if (e instanceof InputError) return e;
+    throw e;
+  }
+  throw new Error("no error");
+}
+
+describe("readSlots", () => {
+  it("reads the initial slots of a default build", () => {
+    expect(readSlots(blob)).toEqual({
+      kernel_entry: 0n, dtb_addr: 0n, console_kind: "pl011", console_base: 0x9000000n, console_shift: 0, policy: "spin", flags: 0, regions: [],
+    });
+  });
+
+  it("refuses a slot value outside its range, with the slot's offset", () => {
+    const h = parseHeader(blob);
+    const b = blob.slice();
+    new DataView(b.buffer).setUint32(h.console_kind_offset, 7, true);
+    expect(() => readSlots(b)).toThrow(expect.objectContaining({ code: "BAD_SLOT", where: h.console_kind_offset }));
+    const c = blob.slice();
+    new DataView(c.buffer).setUint32(h.region_count_offset, 17, true);
+    expect(() => readSlots(c)).toThrow(expect.objectContaining({ code: "BAD_SLOT", where: h.region_count_offset }));
+  });
+});
+
+describe("patch", () => {
+  it("writes every slot and reads back the same values, leaving the input untouched", () => {
+    const before = blob.slice();
+    const values = {
+      kernel_entry: 0x4020_0000n, dtb_addr: 0xffff_ffff_ffff_fff8n, console_kind: "8250", console_base: 0x1c2_8000n, console_shift: 2,
+      policy: "reset", flags: 0, regions: [region(0x4020_0000n, 123n, 1)],
+    } as const;
+    expect(readSlots(patch(blob, values))).toEqual(values);
+    expect(blob).toEqual(before);
+  });
+
+  it("changes only what it is given", () => {
+    const once = patch(blob, { kernel_entry: 0x1000n, regions: [region(0x2000n, 1n)] });
+    expect(readSlots(patch(once, { policy: "reset" }))).toMatchObject({ kernel_entry: 0x1000n, policy: "reset", regions: [region(0x2000n, 1n)] });
+  });
+
+  it("sorts regions by start address, then length, and zeroes the unused entries", () => {
+    const three = patch(blob, { regions: [region(0x3000n, 1n, 3), region(0x1000n, 0n, 1), region(0x1000n, 16n, 2)] });
+    expect(readSlots(three).regions.map((r) => [r.start, r.length, r.sha256[0]])).toEqual([[0x1000n, 0n, 1], [0x1000n, 16n, 2], [0x3000n, 1n, 3]]);
+    const one = patch(three, { regions: [region(0x5000n, 8n, 9)] });
+    const h = parseHeader(one);
+    expect(one.subarray(h.regions_offset + 48, h.regions_offset + 16 * 48).every((b) => b === 0)).toBe(true);
+  });
+
+  it("accepts any set of disjoint regions up to the capacity and keeps them sorted (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ gap: fc.bigInt({ min: 0n, max: 1n << 40n }), length: fc.bigInt({ min: 0n, max: 1n << 32n }), fill: fc.nat(255) }), { maxLength: 16 }),
+        fc.nat(),
+        (parts, seed) => {
+          let at = 0n;
+          const sorted = parts.map((p) => {
+            at += p.gap;
+            const r = region(at, p.length, p.fill);
+            at += p.length;
+            return r;
+          });
+          const shuffled = [...sorted].sort((a, b) => (((Number(a.start % 97n) + seed) % 7) - ((Number(b.start % 97n) + seed) % 7)));
+          expect(readSlots(patch(blob, { regions: shuffled })).regions).toEqual(sorted);
+        },
+      ),
+      { seed: 42, numRuns: 200 },
+    );
+  });
+
+  it.each([
+    ["a slot that does not exist", { kernel: 1n }, "NO_SUCH_SLOT", "kernel"],
+    ["region_count (written by regions)", { region_count: 1 }, "NO_SUCH_SLOT", "region_count"],
+    ["a misaligned kernel entry", { kernel_entry: 0x1002n }, "MISALIGNED", "kernel_entry"],
+    ["a DTB address that is not 8-byte aligned", { dtb_addr: 0x1004n }, "MISALIGNED", "dtb_addr"],
+    ["a negative address", { kernel_entry: -4n }, "BAD_VALUE", "kernel_entry"],
+    ["an address past 64 bits", { dtb_addr: 1n << 64n }, "BAD_VALUE", "dtb_addr"],
+    ["a number where a bigint belongs", { dtb_addr: 8 }, "BAD_VALUE", "dtb_addr"],
+    ["flags (reserved)", { flags: 1 }, "RESERVED", "flags"],
+    ["an unknown policy", { policy: "explode" }, "BAD_VALUE", "policy"],
+    ["an unknown console kind", { console_kind: "vga" }, "BAD_CONSOLE", "console"],
+    ["a shift on a PL011", { console_shift: 2 }, "BAD_CONSOLE", "console"],
+    ["a misaligned PL011 base", { console_base: 0x9000001n }, "MISALIGNED", "console"],
+    ["17 regions in a table of 16", { regions: Array.from({ length: 17 }, (_, i) => region(BigInt(i) * 16n, 1n)) }, "TOO_MANY_REGIONS", "regions"],
+    ["overlapping regions", { regions: [region(0x1000n, 0x100n), region(0x10ffn, 1n)] }, "OVERLAP", "regions"],
+    ["a region past the address space", { regions: [region((1n << 64n) - 1n, 2n)] }, "BAD_VALUE", "regions[0]"],
+    ["a short digest", { regions: [{ start: 0n, length: 1n, sha256: new Uint8Array(31) }] }, "BAD_VALUE", "regions[0].sha256"],
+  ])("refuses %s", (_what, values, code, where) => {
+    const e = refusal(values);
+    expect(e.code).toBe(code);
+    expect(e.where).toBe(where);
+  });
+
+  it("allows a byte-aligned 8250 base with byte registers", () => {
+    expect(readSlots(patch(blob, { console_kind: "8250", console_base: 0x3f8n + 1n })).console_base).toBe(0x3f9n);
+  });
+
+  it("refuses a blob that is not a purgatory", () => {
+    expect(refusal({ policy: "spin" }, new Uint8Array(0x100)).code).toBe("BAD_MAGIC");
+  });
+});
+
+describe("regionOf", () => {
+  it("takes the bytes' length and SHA-256 (the segment's bufsz and sha256sum)", () => {
+    const bytes = new Uint8Array([1, 2, 3]);
+    const r = regionOf(0x4000n, bytes);
+    expect(r.start).toBe(0x4000n);
+    expect(r.length).toBe(3n);
+    expect(Buffer.from(r.sha256).toString("hex")).toBe(sha256hex(bytes));
+  });
+});

@@ -1,0 +1,216 @@
+import { decodeLayout, defineLayout, fieldWidth, hex, InputError } from "../bytes/index.js";
+import type { Record_ } from "../bytes/index.js";
+
+/**
+ * The purgatory ABI, version 1: what any loader, in any language, needs to
+ * find and fill the slots from the bytes alone.
+ *
+ * The blob starts with a header (below): a branch to the entry, the magic
+ * "PURGATRY", the ABI version, the blob size, and the offset of every slot.
+ * Slots are little-endian and naturally aligned. templates/purgatory.S lays
+ * the header out; `parseHeader` checks every field before anything uses it.
+ *
+ * Region table: `region_capacity` entries of 48 bytes, of which the first
+ * `region_count` are used, sorted by start address (the order they are hashed
+ * in). An entry's length is the segment's bufsz, and its SHA-256 is the digest
+ * of exactly those bytes, i.e. `sha256sum` of the segment file.
+ *
+ * Room for the fast path (not built yet): the `flags` slot is reserved for it
+ * (SHA-256 instructions chosen at run time from ID_AA64ISAR0_EL1.SHA2, and an
+ * MMU-on identity-mapped hashing phase); ABI 1 requires it to be 0.
+ */
+
+export const ABI_VERSION = 1;
+export const MAGIC = "PURGATRY";
+export const REGION_ENTRY_SIZE = 48;
+/** The kernel takes at most 16 segments (KEXEC_SEGMENT_MAX), so a table never needs fewer entries. */
+export const MIN_REGIONS = 16;
+export const MAX_REGIONS = 256;
+
+export const HEADER = defineLayout("purgatory header", 0x50, [
+  { name: "code0", offset: 0x00, kind: "u32LE", note: "b <entry>: a loader may jump to offset 0" },
+  { name: "abi_version", offset: 0x04, kind: "u32LE", note: "ABI_VERSION" },
+  { name: "magic", offset: 0x08, kind: "bytes", size: 8, note: '"PURGATRY"' },
+  { name: "blob_size", offset: 0x10, kind: "u32LE", note: "bytes, the zeroed stack included" },
+  { name: "header_size", offset: 0x14, kind: "u32LE", note: "0x50" },
+  { name: "code_start", offset: 0x18, kind: "u32LE", note: "offset of the entry, the first instruction" },
+  { name: "code_end", offset: 0x1c, kind: "u32LE", note: "end of the instructions; data follows" },
+  { name: "kernel_entry_offset", offset: 0x20, kind: "u32LE", note: "slot kernel_entry (u64)" },
+  { name: "dtb_addr_offset", offset: 0x24, kind: "u32LE", note: "slot dtb_addr (u64)" },
+  { name: "console_base_offset", offset: 0x28, kind: "u32LE", note: "slot console_base (u64)" },
+  { name: "console_kind_offset", offset: 0x2c, kind: "u32LE", note: "slot console_kind (u32)" },
+  { name: "console_shift_offset", offset: 0x30, kind: "u32LE", note: "slot console_shift (u32)" },
+  { name: "policy_offset", offset: 0x34, kind: "u32LE", note: "slot policy (u32)" },
+  { name: "flags_offset", offset: 0x38, kind: "u32LE", note: "slot flags (u32)" },
+  { name: "region_count_offset", offset: 0x3c, kind: "u32LE", note: "slot region_count (u32)" },
+  { name: "regions_offset", offset: 0x40, kind: "u32LE", note: "slot regions (table)" },
+  { name: "region_capacity", offset: 0x44, kind: "u32LE", note: "entries in the region table" },
+  { name: "region_entry_size", offset: 0x48, kind: "u32LE", note: "48" },
+  { name: "reserved", offset: 0x4c, kind: "u32LE", note: "0" },
+]);
+
+export type Header = Record_<typeof HEADER.fields>;
+
+export const REGION_ENTRY = defineLayout("purgatory region entry", REGION_ENTRY_SIZE, [
+  { name: "start", offset: 0, kind: "u64LE", note: "physical address of the first byte" },
+  { name: "length", offset: 8, kind: "u64LE", note: "bytes hashed: the segment's bufsz" },
+  { name: "sha256", offset: 16, kind: "bytes", size: 32, note: "SHA-256 of exactly `length` bytes at `start`" },
+]);
+
+export type ConsoleKind = "none" | "pl011" | "8250";
+export const CONSOLE_KINDS: Readonly<Record<ConsoleKind, number>> = { none: 0, pl011: 1, "8250": 2 };
+export type Policy = "spin" | "reset";
+export const POLICIES: Readonly<Record<Policy, number>> = { spin: 0, reset: 1 };
+
+/** The scalar slots: name, the header field holding its offset, and its width. */
+export const SCALAR_SLOTS = [
+  { name: "kernel_entry", field: "kernel_entry_offset", kind: "u64LE", note: "address the kernel is entered at" },
+  { name: "dtb_addr", field: "dtb_addr_offset", kind: "u64LE", note: "DTB address, passed in x0 (8-byte aligned)" },
+  { name: "console_base", field: "console_base_offset", kind: "u64LE", note: "UART MMIO base" },
+  { name: "console_kind", field: "console_kind_offset", kind: "u32LE", note: "0 none, 1 pl011, 2 8250" },
+  { name: "console_shift", field: "console_shift_offset", kind: "u32LE", note: "8250 register shift: 0 or 2" },
+  { name: "policy", field: "policy_offset", kind: "u32LE", note: "on a mismatch: 0 spin, 1 reset (PSCI SYSTEM_RESET)" },
+  { name: "flags", field: "flags_offset", kind: "u32LE", note: "reserved for the fast path; must be 0" },
+  { name: "region_count", field: "region_count_offset", kind: "u32LE", note: "used entries of regions" },
+] as const;
+
+export type ScalarSlotName = (typeof SCALAR_SLOTS)[number]["name"];
+
+/**
+ * Reads and validates the header: magic, ABI version, sizes, and that every
+ * slot lies inside the blob, past the header and naturally aligned.
+ * @throws InputError `BAD_MAGIC`, `BAD_ABI`, `SIZE_MISMATCH`, `BAD_HEADER`, `TRUNCATED` with the offset.
+ */
+export function parseHeader(blob: Uint8Array): Header {
+  const h = decodeLayout(HEADER, blob);
+  if (new TextDecoder("latin1").decode(h.magic) !== MAGIC) {
+    const got = Buffer.from(h.magic).toString("hex");
+    throw new InputError("BAD_MAGIC", `Cannot read purgatory header: magic is ${got}, not "${MAGIC}" (${Buffer.from(MAGIC).toString("hex")})`, 0x08, "Is this a purgatory blob from `purgatory build`?");
+  }
+  if (h.abi_version !== ABI_VERSION) {
+    throw new InputError("BAD_ABI", `Cannot read purgatory header: ABI version ${h.abi_version}, this tool knows ${ABI_VERSION}`, 0x04, "Rebuild the purgatory with this tool");
+  }
+  if (h.blob_size !== blob.length) {
+    throw new InputError(
+      "SIZE_MISMATCH",
+      `Cannot read purgatory: header says ${hex(h.blob_size)} bytes, the file has ${hex(blob.length)}`,
+      0x10,
+      h.blob_size < blob.length ? "Remove the trailing bytes" : "The file is truncated",
+    );
+  }
+  const bad = (field: string, why: string): never => {
+    const f = HEADER.fields.find((x) => x.name === field);
+    throw new InputError("BAD_HEADER", `Cannot read purgatory header: ${field} ${why}`, f?.offset);
+  };
+  if (h.header_size !== HEADER.size) bad("header_size", `is ${hex(h.header_size)}, expected ${hex(HEADER.size)}`);
+  if (h.region_entry_size !== REGION_ENTRY_SIZE) bad("region_entry_size", `is ${h.region_entry_size}, expected ${REGION_ENTRY_SIZE}`);
+  if (h.region_capacity < 1 || h.region_capacity > MAX_REGIONS) bad("region_capacity", `${h.region_capacity} is outside 1..${MAX_REGIONS}`);
+  if (!(h.code_start >= HEADER.size && h.code_start <= h.code_end && h.code_end <= blob.length && h.code_start % 4 === 0 && h.code_end % 4 === 0)) {
+    bad("code_start", `${hex(h.code_start)}..${hex(h.code_end)} is not a word-aligned range inside the blob`);
+  }
+  const check = (field: string, at: number, size: number, align: number): void => {
+    if (at < HEADER.size || at + size > blob.length || at % align !== 0) {
+      bad(field, `${hex(at)} does not hold ${size} bytes aligned to ${align} inside the blob`);
+    }
+  };
+  for (const s of SCALAR_SLOTS) {
+    const w = fieldWidth({ name: s.name, offset: 0, kind: s.kind, note: "" });
+    check(s.field, h[s.field], w, w);
+  }
+  check("regions_offset", h.regions_offset, h.region_capacity * REGION_ENTRY_SIZE, 8);
+  return h;
+}
+
+/** One header field for a listing: offset in bytes, name, value (numbers in hex, the magic as text) and note. */
+export interface HeaderRow {
+  readonly offset: number;
+  readonly field: string;
+  readonly value: string;
+  readonly note: string;
+}
+
+/** The header as rows, in offset order (for `purgatory inspect` and golden dumps). */
+export function headerRows(h: Header): HeaderRow[] {
+  return HEADER.fields.map((f) => {
+    const v = (h as Record<string, number | Uint8Array>)[f.name];
+    const value = v instanceof Uint8Array ? JSON.stringify(new TextDecoder("latin1").decode(v)) : hex(v ?? 0);
+    return { offset: f.offset, field: f.name, value, note: f.note };
+  });
+}
+
+/** The slot map: where each slot is, for loaders that do not parse the header (JSON-ready). */
+export interface SlotMap {
+  readonly abi: number;
+  readonly magic: string;
+  readonly size: number;
+  /** Offset to jump to (the header's first word branches to the code). */
+  readonly entry: number;
+  readonly code: { readonly start: number; readonly end: number };
+  readonly slots: Readonly<Record<ScalarSlotName, { readonly offset: number; readonly type: "u64le" | "u32le"; readonly note: string }>>;
+  readonly regions: {
+    readonly offset: number;
+    readonly capacity: number;
+    readonly stride: number;
+    readonly fields: Readonly<Record<string, { readonly offset: number; readonly type: string; readonly size: number }>>;
+  };
+  readonly values: {
+    readonly console_kind: Readonly<Record<ConsoleKind, number>>;
+    readonly policy: Readonly<Record<Policy, number>>;
+  };
+}
+
+/** Builds the slot map of a validated header. */
+export function slotMap(h: Header): SlotMap {
+  const slots = Object.fromEntries(
+    SCALAR_SLOTS.map((s) => [s.name, { offset: h[s.field], type: s.kind === "u64LE" ? "u64le" : "u32le", note: s.note }]),
+  ) as SlotMap["slots"];
+  const fields = Object.fromEntries(
+    REGION_ENTRY.fields.map((f) => [f.name, { offset: f.offset, type: f.kind === "bytes" ? "bytes" : "u64le", size: fieldWidth(f) }]),
+  );
+  return {
+    abi: h.abi_version,
+    magic: MAGIC,
+    size: h.blob_size,
+    entry: 0,
+    code: { start: h.code_start, end: h.code_end },
+    slots,
+    regions: { offset: h.regions_offset, capacity: h.region_capacity, stride: h.region_entry_size, fields },
+    values: { console_kind: CONSOLE_KINDS, policy: POLICIES },
+  };
+}
+
+/** A console: the UART kind, its MMIO base and (8250 only) register shift. */
+export interface Console {
+  readonly kind: ConsoleKind;
+  readonly base: bigint;
+  readonly shift: 0 | 2;
+}
+
+/** QEMU virt's PL011. */
+export const DEFAULT_CONSOLE: Console = { kind: "pl011", base: 0x0900_0000n, shift: 0 };
+
+/**
+ * Parses `none`, `pl011@ADDR`, `8250@ADDR` or `8250@ADDR,shift=2` (ADDR in hex
+ * with 0x, or decimal).
+ * @throws InputError `BAD_CONSOLE` naming the accepted forms.
+ */
+export function parseConsole(text: string): Console {
+  if (text === "none") return { kind: "none", base: 0n, shift: 0 };
+  const m = /^(pl011|8250)@(0x[0-9a-fA-F]+|[0-9]+)(?:,shift=([02]))?$/.exec(text);
+  const base = m ? BigInt(m[2] ?? "0") : 0n;
+  if (!m || (m[1] === "pl011" && m[3] !== undefined) || base >= 1n << 64n) {
+    throw new InputError(
+      "BAD_CONSOLE",
+      `Cannot use console "${text}"`,
+      "--console",
+      "Use none, pl011@ADDR (e.g. pl011@0x9000000), 8250@ADDR, or 8250@ADDR,shift=2 for 32-bit registers at stride 4",
+    );
+  }
+  return { kind: m[1] as ConsoleKind, base, shift: m[3] === "2" ? 2 : 0 };
+}
+
+/** The inverse of `parseConsole`. */
+export function formatConsole(c: Console): string {
+  if (c.kind === "none") return "none";
+  return `${c.kind}@${hex(c.base)}${c.kind === "8250" && c.shift === 2 ? ",shift=2" : ""}`;
+}

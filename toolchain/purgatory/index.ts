@@ -1,0 +1,15 @@
+/**
+ * The purgatory: its ABI (header, slots, region table), the build from
+ * templates/ and purgatory-src/ through the checked assembler, and patching.
+ */
+export {
+  ABI_VERSION, CONSOLE_KINDS, DEFAULT_CONSOLE, formatConsole, HEADER, headerRows, MAGIC, MAX_REGIONS, MIN_REGIONS, parseConsole,
+  parseHeader, POLICIES, REGION_ENTRY, REGION_ENTRY_SIZE, SCALAR_SLOTS, slotMap,
+} from "./abi.js";
+export type { Console, ConsoleKind, Header, HeaderRow, Policy, ScalarSlotName, SlotMap } from "./abi.js";
+export { build } from "./build.js";
+export type { Build, BuildOptions } from "./build.js";
+export { checkConsole, patch, readSlots, regionOf } from "./patch.js";
+export type { PatchValues, Region, SlotValues } from "./patch.js";
+export { expandTemplate, expandTemplateFile } from "./template.js";
+export type { TemplateParams } from "./template.js";

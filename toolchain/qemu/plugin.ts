@@ -1,0 +1,71 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { runBareMetal } from "./bare.js";
+import type { BareMetalResult, BareMetalRun } from "./bare.js";
+
+/**
+ * Counting what guest code does, with the TCG plugin in icount-plugin.c:
+ * instructions executed inside an address range, the data accesses they
+ * make, and how many of those are misaligned. QEMU 7.2 does not fault on a
+ * misaligned access with the MMU off, as hardware does, so the count is the
+ * oracle for "aligned accesses only". Needs gcc (to build the plugin).
+ */
+
+export interface Counts {
+  /** Instructions executed at addresses in the range. */
+  readonly icount: bigint;
+  /** Loads and stores made by those instructions (a pair counts as two). */
+  readonly accesses: bigint;
+  /** Accesses whose address is not a multiple of their size. */
+  readonly unaligned: bigint;
+}
+
+const SOURCE = (() => {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const c = join(dir, "toolchain", "qemu", "icount-plugin.c");
+    if (existsSync(c)) return c;
+    if (dirname(dir) === dir) throw new Error("Cannot find toolchain/qemu/icount-plugin.c");
+  }
+})();
+
+let built: Promise<string> | undefined;
+
+/** Builds the plugin once per process; returns the path of the shared object. */
+function buildPlugin(): Promise<string> {
+  built ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), "purgatory-plugin-"));
+    const so = join(dir, "icount-plugin.so");
+    try {
+      await promisify(execFile)("gcc", ["-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-o", so, SOURCE]);
+    } catch (e) {
+      throw new Error(`Cannot build the QEMU plugin (${SOURCE}) with gcc: ${(e as Error).message}. Install gcc.`);
+    }
+    return so;
+  })();
+  return built;
+}
+
+/** Runs QEMU with the plugin counting `[start, end)`. */
+export async function runCounted(run: BareMetalRun, start: bigint, end: bigint): Promise<{ result: BareMetalResult; counts: Counts }> {
+  const so = await buildPlugin();
+  const dir = await mkdtemp(join(tmpdir(), "purgatory-count-"));
+  try {
+    const log = join(dir, "plugin.log");
+    const plugin = `${so},start=0x${start.toString(16)},end=0x${end.toString(16)}`;
+    const result = await runBareMetal({ ...run, extraArgs: [...(run.extraArgs ?? []), "-plugin", plugin, "-d", "plugin", "-D", log] });
+    const text = existsSync(log) ? await readFile(log, "utf8") : "";
+    const field = (name: string): bigint => {
+      const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
+      if (!m) throw new Error(`The QEMU plugin reported no ${name} (log: ${JSON.stringify(text)}; stderr: ${result.stderr})`);
+      return BigInt(m[1] ?? "0");
+    };
+    return { result, counts: { icount: field("icount"), accesses: field("accesses"), unaligned: field("unaligned") } };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
