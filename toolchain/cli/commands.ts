@@ -2,6 +2,7 @@ import type { CommandModule } from "yargs";
 import describe from "./describe.js";
 import elfcorehdr from "./elfcorehdr.js";
 import explain from "./explain.js";
+import fdt from "./fdt.js";
 import purgatoryBuild from "./build.js";
 import purgatoryInspect from "./inspect.js";
 
@@ -10,4 +11,4 @@ import purgatoryInspect from "./inspect.js";
  * are listed here; add a module's default export when its library lands.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [describe, elfcorehdr, explain, purgatoryBuild, purgatoryInspect];
+export const commands: CommandModule<any, any>[] = [describe, elfcorehdr, explain, fdt, purgatoryBuild, purgatoryInspect];
