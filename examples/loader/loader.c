@@ -6,13 +6,13 @@
  *   loader --exec              reboot into a loaded reboot bundle
  *   loader --unload [--crash]  unload the normal (or crash) image
  *
- * It reads BUNDLE_DIR/segments.bin (layout in the README: a 32-byte header,
- * then 96-byte entries, all little-endian), reads each segment file, and
- * passes the table's entry and flags to the kernel unchanged. The purgatory in
- * the bundle checks every segment's SHA-256 before it enters the kernel, so
- * this loader does not hash anything.
+ * It reads BUNDLE_DIR/segments.bin (a 32-byte header, then 96-byte entries,
+ * all little-endian; declared in toolchain/bundle/table.ts), reads each
+ * segment file, and passes the table's entry and flags to the kernel
+ * unchanged. The purgatory in the bundle checks every segment's SHA-256
+ * before it enters the kernel, so this loader does not hash anything.
  *
- * Build: aarch64-linux-gnu-gcc -static -Os -o loader loader.c
+ * Build: scripts/build-loader.sh (aarch64-linux-gnu-gcc -static -Os).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -139,7 +139,8 @@ int main(int argc, char **argv)
 	}
 	uint32_t count = le32(t + 12);
 	uint64_t entry = le64(t + 16), flags = le64(t + 24);
-	if (count > SEGMENT_MAX || len != 32 + 96 * (size_t)count) {
+	/* kexec_load with no segments unloads (kernel/kexec.c), so refuse an empty table. */
+	if (count == 0 || count > SEGMENT_MAX || len != 32 + 96 * (size_t)count) {
 		fprintf(stderr, "loader: segments.bin: bad count %u for %zu bytes\n", count, len);
 		return 1;
 	}
@@ -150,6 +151,10 @@ int main(int argc, char **argv)
 		char name[33];
 		memcpy(name, e + 64, 32);
 		name[32] = 0;
+		if (!name[0] || strchr(name, '/')) {
+			fprintf(stderr, "loader: segments.bin entry %u: file name \"%s\" is not a plain name\n", i, name);
+			return 1;
+		}
 		size_t flen;
 		seg[i].buf = slurp(dir, name, &flen);
 		seg[i].bufsz = le64(e + 16);

@@ -5,7 +5,7 @@ import { InputError } from "../../toolchain/bytes/index.js";
 import { buildElfcorehdr, parseElfHeader, parseNotes, parseProgramHeaders, readElf } from "../../toolchain/elf/index.js";
 import { parseTarget } from "../../toolchain/target/index.js";
 import { fakeKcore } from "../target/_fake-root.js";
-import { note } from "./_phys-image.js";
+import { noteRecord as note } from "../../toolchain/elf/index.js";
 
 const TARGET = parseTarget(readFileSync(new URL("../target/fixtures/qemu-virt-6.1/target.json", import.meta.url), "utf8"));
 const HEADER = buildElfcorehdr(TARGET).bytes;

@@ -1,4 +1,5 @@
 import { InputError, decodeLayout, defineLayout, encodeLayout } from "../bytes/index.js";
+import { KEXEC_SEGMENT_MAX, type Role } from "../layout/index.js";
 
 /**
  * The compact binary segment table (`segments.bin`) that a C loader reads
@@ -14,8 +15,6 @@ import { InputError, decodeLayout, defineLayout, encodeLayout } from "../bytes/i
 
 export const TABLE_MAGIC = "PGSEGTB1";
 export const TABLE_VERSION = 1;
-/** The kernel's KEXEC_SEGMENT_MAX (include/uapi/linux/kexec.h). */
-export const KEXEC_SEGMENT_MAX = 16;
 
 export const TABLE_HEADER = defineLayout("segment table header", 32, [
   { name: "magic", offset: 0, kind: "bytes", size: 8, note: 'ASCII "PGSEGTB1"' },
@@ -34,7 +33,6 @@ export const TABLE_ENTRY = defineLayout("segment table entry", 96, [
   { name: "file", offset: 64, kind: "bytes", size: 32, note: "file name in the bundle, NUL-padded" },
 ] as const);
 
-export type Role = "kernel" | "initrd" | "dtb" | "elfcorehdr" | "purgatory";
 export const ROLE_CODES: Readonly<Record<Role, number>> = { kernel: 1, initrd: 2, dtb: 3, elfcorehdr: 4, purgatory: 5 };
 
 export interface TableSegment {

@@ -13,3 +13,4 @@ export type { CheckOptions, VmcoreFinding } from "./check.js";
 export { lintVmcoreinfoCoverage } from "./lint.js";
 export type { CoverageReport, LintFinding, SymbolCoverage } from "./lint.js";
 export { dumpElfHeaders } from "./dump.js";
+export { ARM64_PRSTATUS_SIZE, crashNotes, noteRecord } from "./notes.js";

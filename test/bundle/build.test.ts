@@ -1,0 +1,109 @@
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { InputError } from "../../toolchain/bytes/index.js";
+import { buildBundle, verifyBundle, writeDirAtomic, type BundleInputs } from "../../toolchain/bundle/index.js";
+import type { Target } from "../../toolchain/target/index.js";
+import { expectGolden } from "../_golden.js";
+import { syntheticImage, syntheticInitrd, virtTarget } from "./_inputs.js";
+
+const fixtures = new URL("./fixtures", import.meta.url).pathname;
+const tmp = () => mkdtempSync(join(tmpdir(), "bundle-"));
+
+function inputs(mode: "crash" | "reboot", target: Target = virtTarget()): BundleInputs {
+  return {
+    mode, kernel: syntheticImage(), initrd: syntheticInitrd(), dtb: null, target,
+    commandLine: "console=ttyAMA0 rdinit=/init", seed: new Uint8Array([0x5e, 0xed]), seedSource: "given",
+  };
+}
+
+/** The same machine with crashkernel=512M,high and a 128 MiB low range. */
+function lowHighTarget(): Target {
+  const t = virtTarget();
+  return {
+    ...t,
+    memory: [{ start: 0x40000000n, end: 0x1c0000000n }],
+    crashKernel: { start: 0x19fe00000n, end: 0x1bfe00000n },
+    crashKernelLow: { start: 0x78000000n, end: 0x7c000000n },
+  };
+}
+
+describe("buildBundle", () => {
+  it.each([
+    ["virt-reboot", "reboot", virtTarget],
+    ["virt-crash", "crash", virtTarget],
+    ["virt-crash-low-high", "crash", lowHighTarget],
+  ] as const)("%s: matches its golden manifest, and verify accepts it", async (name, mode, target) => {
+    const b = await buildBundle(inputs(mode, target()));
+    expectGolden(join(fixtures, `${name}.manifest.json`), new TextDecoder().decode(b.files.get("manifest.json")));
+    const dir = join(tmp(), "b");
+    await writeDirAtomic(dir, b.files);
+    const r = await verifyBundle(dir);
+    expect(r.firstFailure).toBeNull();
+    expect(r.checks.length).toBeGreaterThan(12);
+  });
+
+  it("is byte-identical for the same inputs and seed, and differs only in seeds for another seed", async () => {
+    const a = await buildBundle(inputs("crash"));
+    const b = await buildBundle(inputs("crash"));
+    expect([...a.files.keys()].sort()).toEqual([...b.files.keys()].sort());
+    for (const [k, v] of a.files) expect(Buffer.compare(v, b.files.get(k)!), k).toBe(0);
+    const c = await buildBundle({ ...inputs("crash"), seed: new Uint8Array([1]) });
+    expect(Buffer.compare(c.files.get("kernel.bin")!, a.files.get("kernel.bin")!)).toBe(0);
+    expect(Buffer.compare(c.files.get("dtb.bin")!, a.files.get("dtb.bin")!)).not.toBe(0);
+  });
+
+  it("refuses a crash bundle for a target without crash memory or vmcoreinfo, with a fix", async () => {
+    await expect(buildBundle(inputs("crash", { ...virtTarget(), crashKernel: null }))).rejects.toThrow(/crashkernel=/);
+    await expect(buildBundle(inputs("crash", { ...virtTarget(), vmcoreinfo: null }))).rejects.toThrow(InputError);
+  });
+
+  it("refuses a bundle without any base DTB", async () => {
+    await expect(buildBundle(inputs("reboot", { ...virtTarget(), dtb: null }))).rejects.toThrow(/--dtb/);
+  });
+});
+
+describe("verifyBundle", () => {
+  async function written(): Promise<string> {
+    const dir = join(tmp(), "b");
+    await writeDirAtomic(dir, (await buildBundle(inputs("crash"))).files);
+    return dir;
+  }
+
+  it("names a segment whose bytes changed after bundling", async () => {
+    const dir = await written();
+    const k = readFileSync(join(dir, "kernel.bin"));
+    k[k.length >> 1]! ^= 1;
+    writeFileSync(join(dir, "kernel.bin"), k);
+    const r = await verifyBundle(dir);
+    expect(r.ok).toBe(false);
+    expect(r.firstFailure?.check).toBe("kernel: sha256");
+  });
+
+  it("catches a purgatory whose region table no longer matches the manifest", async () => {
+    const dir = await written();
+    const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+    const p = readFileSync(join(dir, "purgatory.bin"));
+    const off = m.purgatory.slotMap.regions.offset as number;
+    p[off]! ^= 0x10; // first region's start
+    writeFileSync(join(dir, "purgatory.bin"), p);
+    const seg = m.segments.find((s: { role: string }) => s.role === "purgatory");
+    seg.sha256 = (await import("node:crypto")).createHash("sha256").update(p).digest("hex");
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify(m));
+    const r = await verifyBundle(dir);
+    expect(r.checks.find((c) => c.check === "purgatory: regions")?.ok).toBe(false);
+  });
+});
+
+describe("writeDirAtomic", () => {
+  it("leaves nothing behind when a write fails, and refuses a directory that is not a bundle", async () => {
+    const parent = tmp();
+    const bad = new Map([["a", new Uint8Array(1)], ["sub/b", new Uint8Array(1)]]);
+    await expect(writeDirAtomic(join(parent, "out"), bad)).rejects.toThrow();
+    expect(readdirSync(parent)).toEqual([]);
+    writeFileSync(join(parent, "precious"), "x");
+    await expect(writeDirAtomic(parent, new Map([["a", new Uint8Array(1)]]))).rejects.toThrow(/not a bundle/);
+    expect(existsSync(join(parent, "precious"))).toBe(true);
+  });
+});

@@ -1,0 +1,73 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { CommandModule } from "yargs";
+import targetCommand from "../../toolchain/cli/target.js";
+import { dtbMachine } from "../../toolchain/qemu/index.js";
+import { parseTarget } from "../../toolchain/target/index.js";
+import { runCommand } from "./_purgatory-cli.js";
+
+const dir = mkdtempSync(join(tmpdir(), "purgatory-target-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const cli = (args: string[]) => runCommand(targetCommand as CommandModule<object, never>, ["target", ...args]);
+
+describe("purgatory target qemu-virt", () => {
+  it("writes target.json for the machine QEMU builds and summarises it", async () => {
+    const out = join(dir, "virt.json");
+    const r = await cli(["qemu-virt", "-m", "1G", "--smp", "2", "-o", out]);
+    expect(r, r.err).toMatchObject({ code: 0, err: "" });
+    const t = parseTarget(readFileSync(out, "utf8"));
+    expect(t.memory).toEqual([{ start: 0x4000_0000n, end: 0x8000_0000n }]);
+    expect(dtbMachine(t.dtb!)).toMatchObject({ psciMethod: "hvc", cpus: 2 });
+    expect(r.out).toContain(`wrote ${out}\n`);
+    expect(r.out).toMatch(/machine +qemu-virt: -M virt -cpu cortex-a57 -m 1024M -smp 2 \(QEMU emulator version \d/);
+    expect(r.out).toContain("CPUs         2, starting at EL1, PSCI over HVC");
+    expect(r.out).toContain("reserved     0x40000000-0x40100000 (1 MiB) (QEMU's own DTB)");
+    expect(r.out).toContain("crash kernel none");
+    expect(r.out).toContain("note: no CPU crash notes or vmcoreinfo (no kernel has run): use it for reboot bundles");
+  });
+
+  it("is reproducible: the same options give the same bytes, printed without -o", async () => {
+    const a = await cli(["qemu-virt", "--smp", "2"]);
+    const b = await cli(["qemu-virt", "--smp", "2"]);
+    expect(a.code).toBe(0);
+    expect(a.out).toBe(b.out);
+    expect(parseTarget(a.out).commandLine).toBe("console=ttyAMA0");
+  });
+
+  it("makes an EL2 machine (PSCI over SMC) with a crash range, and reports it as JSON", async () => {
+    const out = join(dir, "el2.json");
+    const r = await cli(["qemu-virt", "--el2", "-m", "2G", "--smp", "4", "--crashkernel", "256M", "-o", out, "--json"]);
+    expect(r.code, r.err).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(s).toMatchObject({
+      el: 2,
+      psciMethod: "smc",
+      cpus: 4,
+      qemuArgs: ["-M", "virt,virtualization=on", "-cpu", "cortex-a57", "-m", "2048M", "-smp", "4"],
+      memory: [{ start: "0x40000000", end: "0xc0000000" }],
+      crashKernel: { start: "0xb0000000", end: "0xc0000000" },
+      crashKernelLow: null,
+    });
+    expect(s.notes[1]).toMatch(/a booted kernel puts it lower/);
+    expect(parseTarget(readFileSync(out, "utf8")).crashKernel).toEqual({ start: 0xb000_0000n, end: 0xc000_0000n });
+  });
+
+  it("refuses bad input with exit 1 and writes nothing", async () => {
+    const out = join(dir, "bad.json");
+    const cases: [string[], string][] = [
+      [["-m", "512"], "BAD_SIZE"],
+      [["--smp", "9"], "BAD_SMP"],
+      [["--crashkernel", "64M@0x40000000"], "CRASHKERNEL_NO_FIT"],
+      [["--qemu-binary", join(dir, "no-qemu")], "QEMU_MISSING"],
+    ];
+    for (const [args, code] of cases) {
+      const r = await cli(["qemu-virt", ...args, "-o", out, "--json"]);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(JSON.parse(r.out).error.code, args.join(" ")).toBe(code);
+    }
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.startsWith("."))).toEqual([]);
+  });
+});

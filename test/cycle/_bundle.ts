@@ -1,0 +1,116 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeSegmentTable } from "../../toolchain/bundle/table.js";
+import type { Agent } from "./_agent.js";
+
+/**
+ * The host's toolchain steps of the cycles, through the real CLI as a person
+ * runs it (`node dist/toolchain/cli/main.js`, built by `npx tsc -p
+ * tsconfig.json`; `npm test` builds it first), and the transfer of a bundle
+ * into the guest.
+ */
+
+const repo = new URL("../..", import.meta.url).pathname;
+const CLI = join(repo, "dist", "toolchain", "cli", "main.js");
+
+export interface CliResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `purgatory ARGS…`. @throws Error when dist/ has not been built. */
+export function purgatory(args: readonly string[]): CliResult {
+  if (!existsSync(CLI)) throw new Error(`${CLI} does not exist: build it with npx tsc -p tsconfig.json`);
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Whether the built CLI has a working `bundle` command. (yargs answers an
+ * unknown command's --help with the top-level help and exit 0, so the check
+ * looks for bundle's own options.)
+ */
+export function bundleCommandAvailable(): boolean {
+  if (!existsSync(CLI)) return false;
+  const r = purgatory(["bundle", "--help"]);
+  return r.status === 0 && /--mode\b/.test(r.stdout) && /--kernel\b/.test(r.stdout);
+}
+
+/**
+ * `purgatory describe --from CAPTURE -o TARGET --json`: target.json from a
+ * collect-target.sh capture; returns TARGET.
+ * @throws Error with the command's output when it fails.
+ */
+export function describeCapture(capturePath: string, targetPath: string): string {
+  const args = ["describe", "--from", capturePath, "-o", targetPath, "--json"];
+  const res = purgatory(args);
+  if (res.status !== 0) throw new Error(`purgatory ${args.join(" ")} exited with ${String(res.status)}:\n${res.stdout}${res.stderr}`);
+  return targetPath;
+}
+
+export interface BundleRequest {
+  readonly mode: "crash" | "reboot";
+  /** target.json as `purgatory describe` wrote it (a path). */
+  readonly targetJson: string;
+  readonly kernelPath: string;
+  readonly initrdPath: string;
+  /** The new kernel's whole command line (`--command-line`). */
+  readonly commandLine: string;
+  /** The bundle directory to write (`-o`); it must not exist. */
+  readonly outDir: string;
+  /** Even number of hex digits for kaslr-seed and rng-seed; the same seed gives the same bundle. */
+  readonly seed: string;
+}
+
+/**
+ * `purgatory bundle --mode M --kernel K --initrd I -t T --command-line S
+ * --seed HEX -o DIR`; returns DIR.
+ * @throws Error with the command's output when it fails or DIR has no segments.bin.
+ */
+export function makeBundle(r: BundleRequest): string {
+  const args = [
+    "bundle", "--mode", r.mode, "--kernel", r.kernelPath, "--initrd", r.initrdPath, "--target", r.targetJson,
+    "--command-line", r.commandLine, "--seed", r.seed, "-o", r.outDir,
+  ];
+  const res = purgatory(args);
+  if (res.status !== 0 || !existsSync(join(r.outDir, "segments.bin"))) {
+    throw new Error(`purgatory ${args.join(" ")} exited with ${String(res.status)}:\n${res.stdout}${res.stderr}`);
+  }
+  return r.outDir;
+}
+
+export interface SentBundle {
+  /** Bytes sent over the console (segments.bin and segments the guest did not have). */
+  readonly sentBytes: number;
+  /** Segment files the guest copied from its own files, by digest. */
+  readonly linked: readonly string[];
+}
+
+/**
+ * Copies a bundle into the guest's GUEST_DIR: segments.bin and every segment
+ * file it names. A segment whose SHA-256 is that of a file the guest already
+ * has (`local`: digest → guest path) is not sent: the guest copies its own
+ * file after checking the digest.
+ */
+export async function sendBundle(agent: Agent, dir: string, guestDir: string, local: ReadonlyMap<string, string>, timeoutMs: number): Promise<SentBundle> {
+  const tableBytes = new Uint8Array(readFileSync(join(dir, "segments.bin")));
+  const table = decodeSegmentTable(tableBytes);
+  let sentBytes = tableBytes.length;
+  const linked: string[] = [];
+  await agent.put(`${guestDir}/segments.bin`, tableBytes, timeoutMs);
+  for (const s of table.segments) {
+    const sha = Buffer.from(s.sha256).toString("hex");
+    const have = local.get(sha);
+    if (have !== undefined) {
+      await agent.link(`${guestDir}/${s.file}`, sha, have, timeoutMs);
+      linked.push(s.file);
+    } else {
+      const bytes = new Uint8Array(readFileSync(join(dir, s.file)));
+      await agent.put(`${guestDir}/${s.file}`, bytes, timeoutMs);
+      sentBytes += bytes.length;
+    }
+  }
+  return { sentBytes, linked };
+}

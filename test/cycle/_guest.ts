@@ -1,0 +1,167 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Assets } from "../../scripts/assets.js";
+import { busyboxInitramfs, type CpioEntry } from "../../scripts/initramfs.js";
+import { Agent, sha256, type Reply } from "./_agent.js";
+import { Machine } from "./_machine.js";
+
+/**
+ * The guests of the real cycles: a production initramfs (test/cycle/guest/
+ * agent.sh as /init, collect-target.sh, the loader, and the files its bundles
+ * reuse: the kernel Image and the stage-2 initramfs) and the stage-2
+ * initramfs (guest/stage2.sh with makedumpfile), which both the capture
+ * kernel and the kernel a reboot bundle starts boot into.
+ */
+
+const here = new URL(".", import.meta.url).pathname;
+const repo = join(here, "..", "..");
+
+/** Where the production guest keeps the files a bundle may reference by digest. */
+export const GUEST_KERNEL = "/boot/Image";
+export const GUEST_STAGE2 = "/boot/stage2.cpio";
+
+/** The production kernel's command line. */
+export const PRODUCTION_APPEND = "console=ttyAMA0 crashkernel=256M panic=-1 rdinit=/init";
+
+/** The capture kernel's command line: one CPU (kdump boots on the crashing one), as distribution kdump scripts do. */
+export function captureCommandLine(marker: string): string {
+  return `console=ttyAMA0 nr_cpus=1 reset_devices panic=-1 rdinit=/init purgatory_marker=${marker}`;
+}
+
+/** The command line of the kernel a reboot bundle starts. */
+export function rebootCommandLine(marker: string): string {
+  return `console=ttyAMA0 panic=-1 rdinit=/init purgatory_marker=${marker}`;
+}
+
+export interface HostFile {
+  readonly path: string;
+  readonly sha256: string;
+}
+
+export interface Guest {
+  /** The kernel Image: the production kernel, and the kernel of every bundle. */
+  readonly kernel: HostFile;
+  /** The stage-2 initramfs (the initrd of every bundle). */
+  readonly stage2: HostFile;
+  /** The production initramfs (a path). */
+  readonly production: string;
+}
+
+// What agent.sh, stage2.sh and collect-target.sh run (busybox ash has echo, read and printf built in).
+const APPLETS = [
+  "sh", "mount", "cat", "poweroff", "dmesg", "stty", "sha256sum", "base64", "gzip", "gunzip", "head", "timeout",
+  "wc", "cp", "mkdir", "od", "tr", "id", "sed", "grep", "stat",
+];
+
+/** Builds the static loader with scripts/build-loader.sh (cached by source hash); returns its path. */
+export function buildLoader(): string {
+  const out = execFileSync("bash", [join(repo, "scripts", "build-loader.sh")], { encoding: "utf8" });
+  return out.trim().split("\n").at(-1) ?? "";
+}
+
+/** Writes both initramfs images into `dir` and returns every file the cycles use, with digests. */
+export function prepareGuest(assets: Assets, dir: string): Guest {
+  const loaderPath = buildLoader();
+  const busybox = readFileSync(assets.busybox.binary.path);
+  const m = assets.makedumpfile;
+  const file = (guestPath: string, hostPath: string): CpioEntry => ({ path: guestPath, mode: 0o755, data: readFileSync(hostPath) });
+  // The interpreter is listed among the libraries too (as a soname); add it once.
+  const libraries = m.libraries.filter((l) => l.guestPath !== m.interpreter.guestPath).map((l) => file(l.guestPath, l.path));
+  const stage2 = busyboxInitramfs({
+    busybox,
+    applets: APPLETS,
+    init: readFileSync(join(here, "guest", "stage2.sh"), "utf8"),
+    extra: [
+      { path: "/tmp", directory: true },
+      file(m.binary.guestPath, m.binary.path),
+      file(m.interpreter.guestPath, m.interpreter.path),
+      ...libraries,
+      {
+        path: "/bin/makedumpfile",
+        mode: 0o755,
+        data: `#!/bin/sh\nexec ${m.interpreter.guestPath} --library-path ${m.libDirs.join(":")} ${m.binary.guestPath} "$@"\n`,
+      },
+    ],
+  });
+  const stage2Path = join(dir, "stage2.cpio");
+  writeFileSync(stage2Path, stage2);
+
+  const production = agentInitramfs(assets, [
+    file("/bin/loader", loaderPath),
+    { path: GUEST_KERNEL, data: readFileSync(assets.kernel.image.path) },
+    { path: GUEST_STAGE2, data: stage2 },
+  ]);
+  const productionPath = join(dir, "production.cpio");
+  writeFileSync(productionPath, production);
+  return {
+    kernel: { path: assets.kernel.image.path, sha256: assets.kernel.image.sha256 },
+    stage2: { path: stage2Path, sha256: sha256(stage2) },
+    production: productionPath,
+  };
+}
+
+/**
+ * A production initramfs: guest/agent.sh as /init, collect-target.sh, and
+ * `extra`. Uncompressed: an Image inside does not compress much, and
+ * unpacking a gzip archive of 30 MiB costs seconds under TCG.
+ */
+export function agentInitramfs(assets: Assets, extra: readonly CpioEntry[] = []): Uint8Array {
+  return busyboxInitramfs({
+    busybox: readFileSync(assets.busybox.binary.path),
+    applets: APPLETS,
+    init: readFileSync(join(here, "guest", "agent.sh"), "utf8"),
+    extra: [
+      { path: "/tmp", directory: true },
+      { path: "/bin/collect-target.sh", mode: 0o755, data: readFileSync(join(repo, "examples", "collect-target.sh")) },
+      ...extra,
+    ],
+  });
+}
+
+/** The initramfs of the emulated boots (test/cycle/emulated.test.ts): guest/emulated.sh as /init. */
+export function emulatedInitramfs(assets: Assets): Uint8Array {
+  return busyboxInitramfs({
+    busybox: readFileSync(assets.busybox.binary.path),
+    applets: APPLETS,
+    init: readFileSync(join(here, "guest", "emulated.sh"), "utf8"),
+    extra: [{ path: "/tmp", directory: true }],
+  });
+}
+
+export interface Production {
+  readonly machine: Machine;
+  readonly agent: Agent;
+  /** The guest's "@@INIT@@" line: /init started. */
+  readonly init: Reply;
+  /** What collect-target.sh wrote, as it arrived over the console. */
+  readonly capture: Uint8Array;
+}
+
+/** The production machine: `smp` CPUs (default 2), started at EL2 with `el2` (default EL1). */
+export interface ProductionMachine {
+  readonly smp?: number;
+  readonly el2?: boolean;
+}
+
+/**
+ * Boots the production guest (Debian's kernel with crashkernel=256M, 1 GiB,
+ * on `machine`) and receives the capture its /init sends first.
+ * @throws Error with the console transcript when the guest does not get there.
+ */
+export async function bootProduction(guest: Pick<Guest, "kernel" | "production">, timeoutMs: number, machine_: ProductionMachine = {}): Promise<Production> {
+  const machine = new Machine({
+    kernel: guest.kernel.path, initrd: guest.production, append: PRODUCTION_APPEND, memory: "1G", smp: machine_.smp ?? 2,
+    ...(machine_.el2 === true ? { el2: true } : {}), timeoutMs,
+  });
+  const agent = new Agent(machine);
+  try {
+    const init = await agent.reply(["INIT"], 240_000);
+    await agent.reply(["COLLECTED"], 120_000);
+    const capture = await agent.receive("target.capture", 120_000);
+    return { machine, agent, init, capture };
+  } catch (e) {
+    await machine.stop();
+    throw new Error(`the production guest did not send its capture: ${(e as Error).message}\n${machine.transcript()}`);
+  }
+}

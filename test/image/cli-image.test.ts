@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { afterAll, describe, expect, it } from "vitest";
+import image from "../../toolchain/cli/image.js";
+import { runCommand } from "../cli/_purgatory-cli.js";
+import { makeImage, makeZboot } from "./_make.js";
+
+const dir = mkdtempSync(join(tmpdir(), "purgatory-image-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, bytes: Uint8Array): string {
+  const p = join(dir, name);
+  writeFileSync(p, bytes);
+  return p;
+}
+const run = (args: string[]) => runCommand(image as never, ["image", ...args]);
+
+describe("purgatory image info", () => {
+  const zboot = file("vmlinuz.efi", makeZboot(new Uint8Array(gzipSync(makeImage())), "gzip"));
+
+  it("prints the chain, header and sizes as text", async () => {
+    const r = await run(["info", zboot]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^format: {7}zboot > gzip > Image\n/);
+    expect(r.out).toContain("Image size:   0x4000 bytes");
+    expect(r.out).toContain("flags:        little-endian, 4 KiB pages, placement anywhere");
+    expect(r.out).toMatch(/zboot .* compressType=gzip payloadOffset=0x200/);
+  });
+
+  it("prints the same report as JSON, with 64-bit values as hex strings", async () => {
+    const r = await run(["info", "--json", zboot]);
+    const j = JSON.parse(r.out) as Record<string, unknown>;
+    expect(j).toMatchObject({ formatChain: ["zboot", "gzip", "Image"], decompressedSize: 0x4000, imageSize: "0x10000", textOffset: "0x0" });
+    expect(j["sha256"]).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("exits 1 with the error (as JSON with --json) for a refused kernel", async () => {
+    const k64 = file("Image-64k", makeImage({ flags: 3n << 1n }));
+    const text = await run(["info", "--page-size", "4096", k64]);
+    expect([text.code, text.out]).toEqual([1, ""]);
+    expect(text.err).toMatch(/^purgatory: Cannot load the kernel: it is built for 64 KiB pages but the target runs 4 KiB pages/);
+    const json = await run(["info", "--json", "--page-size", "4096", k64]);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.out)).toMatchObject({ error: { code: "PAGE_SIZE", where: 24 } });
+  });
+
+  it("exits 1 for a missing file and 2 for a page size that does not exist", async () => {
+    const missing = await run(["info", join(dir, "nope")]);
+    expect([missing.code, missing.err]).toEqual([1, expect.stringMatching(/Cannot read .*nope: ENOENT/)]);
+    const bad = await run(["info", "--page-size", "8192", zboot]);
+    expect([bad.code, bad.err]).toEqual([2, expect.stringMatching(/--page-size 8192 is not one of 4096, 16384, 65536/)]);
+  });
+});

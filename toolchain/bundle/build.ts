@@ -1,0 +1,227 @@
+import { createHash } from "node:crypto";
+import { InputError, hex } from "../bytes/index.js";
+import { buildElfcorehdr } from "../elf/index.js";
+import { parseFdt, serializeFdt, type AddrSize } from "../fdt/index.js";
+import { checkImage, loadKernelImage, type KernelImage } from "../image/index.js";
+import { checkLoad, planLayout, type Mode, type Plan, type Role } from "../layout/index.js";
+import { build as buildPurgatory, formatConsole, patch, type Console, type Policy } from "../purgatory/index.js";
+import type { Target } from "../target/index.js";
+import { editChosen, type ChosenResult } from "./chosen.js";
+import { MANIFEST_FORMAT, serializeManifest, type Manifest, type ManifestSegment } from "./manifest.js";
+import { encodeSegmentTable } from "./table.js";
+import type { StagedFile } from "./write.js";
+
+/** The tool version written into manifests (package.json's). */
+export const TOOL_VERSION = "0.1.0";
+
+export interface BundleInputs {
+  readonly mode: Mode;
+  /**
+   * The kernel file as shipped (any format `loadKernelImage` reads), or a raw
+   * Image already copied into the bundle directory (`BundleDir.copy`, keeping
+   * at least its 64-byte header).
+   */
+  readonly kernel: Uint8Array | StagedFile;
+  /** The initrd's bytes, or a copy already in the bundle directory (`BundleDir.copy`). */
+  readonly initrd: Uint8Array | StagedFile | null;
+  /** A base DTB overriding the target's. */
+  readonly dtb: Uint8Array | null;
+  readonly target: Target;
+  /** The composed command line (see `composeCommandLine`). */
+  readonly commandLine: string;
+  /** Seed bytes for kaslr-seed/rng-seed, and where they came from. */
+  readonly seed: Uint8Array;
+  readonly seedSource: "given" | "random";
+  readonly console?: Console;
+  readonly onMismatch?: Policy;
+}
+
+/** A bundle in memory: each file's name and bytes, and the manifest. */
+export interface Bundle {
+  /** Every file of the bundle but a staged initrd, which is in the bundle directory already. */
+  readonly files: ReadonlyMap<string, Uint8Array>;
+  readonly manifest: Manifest;
+  readonly plan: Plan;
+  readonly warnings: readonly string[];
+}
+
+/** Each segment's file in a bundle directory. */
+export const SEGMENT_FILE: Readonly<Record<Role, string>> = {
+  kernel: "kernel.bin",
+  initrd: "initrd.bin",
+  dtb: "dtb.bin",
+  elfcorehdr: "elfcorehdr.bin",
+  purgatory: "purgatory.bin",
+};
+
+/**
+ * Builds every segment of one kexec_load: unwraps the kernel, builds the
+ * elfcorehdr (crash), edits /chosen, places the segments, and patches the
+ * purgatory with each segment's digest, the kernel entry and the DTB address.
+ * Pure: the same inputs (and seed) give the same bytes.
+ * @throws InputError for any bad input, naming it; and when the finished load
+ *   breaks a rule of the kernel or of arm64 booting (a bug if it happens).
+ */
+export async function buildBundle(o: BundleInputs): Promise<Bundle> {
+  const { mode, target } = o;
+  const kernel = await kernelOf(o.kernel, target.pageSize);
+  const dtbIn = o.dtb ?? target.dtb;
+  if (dtbIn === null) {
+    throw new InputError("NO_DTB", "Cannot build the bundle: no base device tree", "--dtb",
+      "Pass --dtb FILE, or use a target description that carries the DTB (purgatory describe reads /sys/firmware/fdt)");
+  }
+  const base = parseFdt(dtbIn);
+  const initrdSize = o.initrd === null ? 0 : o.initrd instanceof Uint8Array ? o.initrd.length : o.initrd.size;
+  if (mode === "crash" && target.crashKernel === null) {
+    throw new InputError("NO_CRASH_KERNEL", "Cannot build a crash bundle: the target reserves no crash kernel memory", "target.crashKernel",
+      "Boot the target with crashkernel=256M (or more) and describe it again");
+  }
+  const elf = mode === "crash" ? buildElfcorehdr(target) : null;
+  const purg = await buildPurgatory({
+    ...(o.console !== undefined ? { console: o.console } : {}),
+    ...(o.onMismatch !== undefined ? { policy: o.onMismatch } : {}),
+  });
+
+  const usable = (): AddrSize[] =>
+    [target.crashKernel, target.crashKernelLow].flatMap((r) => (r === null ? [] : [{ address: r.start, size: r.end - r.start }]));
+  const chosenAt = (initrdAt: bigint, elfAt: bigint): ChosenResult =>
+    editChosen(base, {
+      mode,
+      commandLine: o.commandLine,
+      initrd: o.initrd === null ? null : { address: initrdAt, size: BigInt(initrdSize) },
+      elfcorehdr: elf === null ? null : { address: elfAt, size: BigInt(elf.bytes.length) },
+      usableMemory: mode === "crash" ? usable() : [],
+      seed: o.seed,
+    }, dtbIn.length);
+
+  // The DTB's size does not depend on the addresses written into it (fixed
+  // cell widths), so a first edit with placeholder addresses sizes it for the layout.
+  const dtbSize = serializeFdt(chosenAt(0n, 0n).tree).length;
+  const plan = planLayout({
+    mode,
+    target,
+    kernel: { bufsz: BigInt(kernel.size), textOffset: kernel.textOffset, imageSize: kernel.imageSize },
+    ...(o.initrd !== null ? { initrd: { bufsz: BigInt(initrdSize) } } : {}),
+    dtb: { bufsz: BigInt(dtbSize) },
+    ...(elf !== null ? { elfcorehdr: { bufsz: BigInt(elf.bytes.length) } } : {}),
+    purgatory: { bufsz: BigInt(purg.blob.length) },
+  });
+  const at = (role: Role): bigint => {
+    const s = plan.segments.find((x) => x.role === role);
+    if (s === undefined) throw new Error(`buildBundle: the plan has no ${role} segment`);
+    return s.mem;
+  };
+
+  const chosen = chosenAt(o.initrd === null ? 0n : at("initrd"), elf === null ? 0n : at("elfcorehdr"));
+  const dtb = serializeFdt(chosen.tree);
+  if (dtb.length !== dtbSize) throw new Error(`buildBundle: the DTB changed size from ${dtbSize} to ${dtb.length} bytes`);
+
+  const data = new Map<Role, Uint8Array>([["dtb", dtb]]);
+  if (kernel.bytes !== null) data.set("kernel", kernel.bytes);
+  if (o.initrd instanceof Uint8Array) data.set("initrd", o.initrd);
+  if (elf !== null) data.set("elfcorehdr", elf.bytes);
+  // Each segment is hashed exactly once, a staged one as it was copied: the
+  // digest goes into the purgatory's region table, the manifest and segments.bin.
+  const sha = (b: Uint8Array) => new Uint8Array(createHash("sha256").update(b).digest());
+  const digests = new Map<Role, Uint8Array>([...data].map(([role, bytes]) => [role, sha(bytes)]));
+  for (const [role, f] of [["kernel", o.kernel], ["initrd", o.initrd]] as const) {
+    if (f !== null && !(f instanceof Uint8Array)) digests.set(role, f.sha256);
+  }
+  const regions = plan.segments
+    .filter((s) => s.role !== "purgatory")
+    .map((s) => ({ start: s.mem, length: s.bufsz, sha256: digests.get(s.role)! }));
+  const purgatory = patch(purg.blob, { kernel_entry: plan.kernelEntry, dtb_addr: at("dtb"), regions });
+  data.set("purgatory", purgatory);
+  digests.set("purgatory", sha(purgatory));
+
+  // Re-check the finished load with the layout's independent checker.
+  const violations = checkLoad(plan, target);
+  if (violations.length > 0) {
+    throw new Error(`buildBundle: the plan breaks ${violations.map((v) => v.rule).join(", ")}`);
+  }
+
+  const files = new Map<string, Uint8Array>();
+  const segments: ManifestSegment[] = plan.segments.map((s) => {
+    const bytes = data.get(s.role);
+    if (bytes !== undefined) files.set(SEGMENT_FILE[s.role], bytes);
+    const seg: ManifestSegment = { role: s.role, file: SEGMENT_FILE[s.role], mem: s.mem, memsz: s.memsz, bufsz: s.bufsz, sha256: Buffer.from(digests.get(s.role)!).toString("hex") };
+    return s.role === "kernel" ? { ...seg, textOffset: kernel.textOffset, imageSize: kernel.imageSize } : seg;
+  });
+  files.set("segments.bin", encodeSegmentTable({
+    entry: plan.entry,
+    flags: BigInt(plan.flags),
+    segments: plan.segments.map((s) => ({ ...s, file: SEGMENT_FILE[s.role], sha256: digests.get(s.role)! })),
+  }));
+
+  const chosenJson = Object.fromEntries(Object.entries(chosen.written).map(([k, v]) => [k, v === null ? null : jsonValue(v)]));
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    mode,
+    entry: plan.entry,
+    flags: BigInt(plan.flags),
+    kernelEntry: plan.kernelEntry,
+    dtbAddress: at("dtb"),
+    segments,
+    chosen: {
+      properties: chosenJson,
+      reservations: chosen.reservations,
+    },
+    kernel: {
+      formatChain: kernel.formatChain,
+      textOffset: kernel.textOffset,
+      imageSize: kernel.imageSize,
+      flags: kernel.flags,
+    },
+    purgatory: {
+      sha256Unpatched: purg.sha256,
+      console: formatConsole(o.console ?? { kind: "pl011", base: 0x9000000n, shift: 0 }),
+      onMismatch: o.onMismatch ?? "spin",
+      slotMap: purg.slots,
+    },
+    seed: o.seedSource,
+    target: { ...target, dtb: null },
+    baseDtb: { sha256: Buffer.from(sha(dtbIn)).toString("hex"), size: dtbIn.length },
+    tools: { purgatory: TOOL_VERSION, assembler: `keystone-wasm 1.0.4 (${purg.assembler})` },
+  };
+  files.set("manifest.json", new TextEncoder().encode(serializeManifest(manifest)));
+  return { files, manifest, plan, warnings: kernel.warnings };
+}
+
+/** The kernel as a bundle needs it: `bytes` is null for a staged one, which must be a raw Image. */
+type Kernel = Pick<KernelImage, "textOffset" | "imageSize" | "flags" | "formatChain" | "warnings"> & {
+  readonly bytes: Uint8Array | null;
+  readonly size: number;
+};
+
+async function kernelOf(k: Uint8Array | StagedFile, pageSize: number): Promise<Kernel> {
+  if (k instanceof Uint8Array) {
+    const img = await loadKernelImage(k, { pageSize });
+    return { ...img, size: img.bytes.length };
+  }
+  // What loadKernelImage checks of a raw Image: its header, and its size against image_size.
+  const img = checkImage(k.head, pageSize, k.size);
+  return { bytes: null, size: k.size, textOffset: img.textOffset, imageSize: img.imageSize, flags: img.header.flags, formatChain: ["Image"], warnings: img.warnings };
+}
+
+function jsonValue(v: Exclude<ChosenResult["written"][string], null>): unknown {
+  if (typeof v === "bigint") return hex(v);
+  if (v instanceof Uint8Array) return Buffer.from(v).toString("hex");
+  if (v === true || typeof v === "string") return v;
+  return v.map((r) => ({ address: hex(r.address), size: hex(r.size) }));
+}
+
+/** A short human summary of a bundle. */
+export function describeBundle(b: Bundle, dir: string): string {
+  const m = b.manifest;
+  const lines = [
+    `bundle ${dir}: ${m.mode}, entry ${hex(m.entry)}, flags ${hex(m.flags)}, kernel entry ${hex(m.kernelEntry)}, dtb ${hex(m.dtbAddress)}`,
+    ...m.segments.map((s) => `  ${s.role.padEnd(10)} ${hex(s.mem).padStart(12)}  memsz ${hex(s.memsz).padStart(10)}  bufsz ${hex(s.bufsz).padStart(10)}  ${s.sha256.slice(0, 16)}…  ${s.file}`),
+    "  /chosen:",
+    ...Object.entries((m.chosen as { properties: Record<string, unknown> }).properties).map(([k, v]) => {
+      const text = v === null ? "(deleted)" : JSON.stringify(v);
+      return `    ${k} = ${text.length > 72 ? `${text.slice(0, 69)}…` : text}`;
+    }),
+    ...b.warnings.map((w) => `warning: ${w}`),
+  ];
+  return lines.join("\n");
+}

@@ -1,0 +1,135 @@
+import { InputError, hex } from "../bytes/index.js";
+import { parseLoadJson, type Mode, type Role } from "../layout/index.js";
+import { parseTarget, serializeTarget, type Target } from "../target/index.js";
+
+/**
+ * `manifest.json`: everything a loader or a verifier needs to know about a
+ * bundle, as data. Written with sorted keys and no timestamps, 64-bit values
+ * as `"0x…"` strings, so the same inputs give the same bytes.
+ */
+
+export const MANIFEST_FORMAT = "purgatory-bundle/1";
+
+export interface ManifestSegment {
+  readonly role: Role;
+  /** File name inside the bundle directory. */
+  readonly file: string;
+  readonly mem: bigint;
+  readonly memsz: bigint;
+  readonly bufsz: bigint;
+  /** SHA-256 of the file (= of the `bufsz` bytes the purgatory checks), hex. */
+  readonly sha256: string;
+  /** Kernel only: from the Image header. */
+  readonly textOffset?: bigint;
+  readonly imageSize?: bigint;
+}
+
+export interface Manifest {
+  readonly format: typeof MANIFEST_FORMAT;
+  readonly mode: Mode;
+  /** kexec_load's entry: the purgatory's base. */
+  readonly entry: bigint;
+  /** kexec_load's flags word. */
+  readonly flags: bigint;
+  /** Where the purgatory jumps (kernel segment mem). */
+  readonly kernelEntry: bigint;
+  /** What the purgatory passes in x0. */
+  readonly dtbAddress: bigint;
+  /** Sorted by mem. */
+  readonly segments: readonly ManifestSegment[];
+  /** The `/chosen` properties written (value as JSON) and reservations changed. */
+  readonly chosen: unknown;
+  readonly kernel: unknown;
+  readonly purgatory: unknown;
+  /** Whether the seeds came from `--seed` (reproducible) or the OS's random source. */
+  readonly seed: "given" | "random";
+  /** The target the load was planned for, without its base DTB (`baseDtb` names that). */
+  readonly target: Target;
+  /** The base device tree the DTB segment was edited from. */
+  readonly baseDtb: { readonly sha256: string; readonly size: number };
+  readonly tools: { readonly purgatory: string; readonly assembler: string };
+}
+
+/** Serializes with sorted keys and a trailing newline. */
+export function serializeManifest(m: Manifest): string {
+  return JSON.stringify(sortKeys({ ...m, target: JSON.parse(serializeTarget({ ...m.target, dtb: null })) as unknown }), null, 2) + "\n";
+}
+
+/** Sorts object keys recursively; bigints become `"0x…"`, bytes hex. */
+export function sortKeys(v: unknown): unknown {
+  if (typeof v === "bigint") return hex(v);
+  if (v instanceof Uint8Array) return Buffer.from(v).toString("hex");
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v !== null && typeof v === "object") {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) out[k] = sortKeys(x);
+    }
+    return out;
+  }
+  return v;
+}
+
+/**
+ * Parses a manifest. The load part (entry, flags, segments) is read by the
+ * layout reader, so a manifest and a hand-written segment list obey one set
+ * of rules; this adds what only a bundle has.
+ * @throws InputError with the JSON path of the first bad field.
+ */
+export function parseManifest(text: string): Manifest {
+  const doc = parseLoadJson(text);
+  const raw = JSON.parse(text) as Record<string, unknown>;
+  if (raw.format !== MANIFEST_FORMAT) {
+    throw new InputError("BAD_MANIFEST", `Cannot read manifest: format ${JSON.stringify(raw.format)} is not "${MANIFEST_FORMAT}"`, "format",
+      "Rebuild the bundle with this version of purgatory");
+  }
+  if (doc.mode === undefined) throw new InputError("BAD_MANIFEST", "Cannot read manifest: it has no mode", "mode");
+  if (typeof doc.target !== "object") {
+    throw new InputError("BAD_MANIFEST", "Cannot read manifest: the target must be inline", "target");
+  }
+  const target = parseTarget(JSON.stringify(doc.target));
+  const rawSegs = raw.segments as Record<string, unknown>[];
+  const segments = doc.load.segments.map((s, i): ManifestSegment => {
+    const r = rawSegs[i]!;
+    const where = `segments[${i}]`;
+    if (s.role === undefined) throw new InputError("BAD_MANIFEST", "Cannot read manifest: segment has no role", `${where}.role`);
+    if (typeof r.file !== "string" || !/^[A-Za-z0-9._-]{1,31}$/.test(r.file) || r.file.startsWith(".")) {
+      throw new InputError("BAD_MANIFEST", `Cannot read manifest: file ${JSON.stringify(r.file)} is not a plain file name`, `${where}.file`);
+    }
+    if (typeof r.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(r.sha256)) {
+      throw new InputError("BAD_MANIFEST", "Cannot read manifest: sha256 is not 64 lower-case hex digits", `${where}.sha256`);
+    }
+    const seg: ManifestSegment = { role: s.role, file: r.file, mem: s.mem, memsz: s.memsz, bufsz: s.bufsz, sha256: r.sha256 };
+    return s.textOffset !== undefined && s.imageSize !== undefined ? { ...seg, textOffset: s.textOffset, imageSize: s.imageSize } : seg;
+  });
+  const u64 = (k: string): bigint => {
+    const v = raw[k];
+    if (typeof v !== "string" || !/^0x[0-9a-f]{1,16}$/.test(v)) {
+      throw new InputError("BAD_MANIFEST", `Cannot read manifest: ${k} is not a "0x…" u64`, k);
+    }
+    return BigInt(v);
+  };
+  const tools = raw.tools as { purgatory?: unknown; assembler?: unknown } | undefined;
+  const baseDtb = raw.baseDtb as { sha256?: unknown; size?: unknown } | undefined;
+  if (typeof baseDtb?.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(baseDtb.sha256) || typeof baseDtb.size !== "number") {
+    throw new InputError("BAD_MANIFEST", "Cannot read manifest: baseDtb needs sha256 (hex) and size", "baseDtb");
+  }
+  if (raw.seed !== "given" && raw.seed !== "random") throw new InputError("BAD_MANIFEST", "Cannot read manifest: seed is not \"given\" or \"random\"", "seed");
+  return {
+    format: MANIFEST_FORMAT,
+    mode: doc.mode,
+    entry: doc.load.entry,
+    flags: BigInt(doc.load.flags),
+    kernelEntry: u64("kernelEntry"),
+    dtbAddress: u64("dtbAddress"),
+    segments,
+    chosen: raw.chosen,
+    kernel: raw.kernel,
+    purgatory: raw.purgatory,
+    seed: raw.seed,
+    target,
+    baseDtb: { sha256: baseDtb.sha256, size: baseDtb.size },
+    tools: { purgatory: String(tools?.purgatory ?? ""), assembler: String(tools?.assembler ?? "") },
+  };
+}

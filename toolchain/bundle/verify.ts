@@ -1,0 +1,154 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { InputError, hex } from "../bytes/index.js";
+import { checkVmcoreHeader } from "../elf/index.js";
+import { cellsFor, decodeAddrRanges, decodeU64, getProperty, parseFdt } from "../fdt/index.js";
+import { checkLoad } from "../layout/index.js";
+import { readSlots } from "../purgatory/index.js";
+import { parseManifest, type Manifest } from "./manifest.js";
+import { decodeSegmentTable } from "./table.js";
+
+/** One verification step and its outcome. */
+export interface VerifyCheck {
+  readonly check: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface VerifyReport {
+  readonly dir: string;
+  readonly ok: boolean;
+  readonly checks: readonly VerifyCheck[];
+  /** The first failed check, if any. */
+  readonly firstFailure: VerifyCheck | null;
+}
+
+/**
+ * Verifies a bundle offline: re-hashes every segment file, re-checks every
+ * layout rule against the bundle's target, checks that segments.bin, the
+ * purgatory's slots and the DTB's /chosen agree with the manifest, and that
+ * the elfcorehdr passes the capture kernel's checks.
+ * @throws InputError when manifest.json itself cannot be read (nothing to check against).
+ */
+export async function verifyBundle(dir: string): Promise<VerifyReport> {
+  const manifest = parseManifest(await readText(join(dir, "manifest.json")));
+  const checks: VerifyCheck[] = [];
+  const add = (check: string, ok: boolean, detail: string) => checks.push({ check, ok, detail });
+  const files = new Map<string, Uint8Array>();
+
+  for (const s of manifest.segments) {
+    const bytes = await readFile(join(dir, s.file)).catch(() => null);
+    if (bytes === null) {
+      add(`${s.role}: file`, false, `${s.file} is missing`);
+      continue;
+    }
+    files.set(s.role, new Uint8Array(bytes));
+    const digest = createHash("sha256").update(bytes).digest("hex");
+    add(`${s.role}: size`, BigInt(bytes.length) === s.bufsz, `${s.file} is ${hex(bytes.length)} bytes, bufsz ${hex(s.bufsz)}`);
+    add(`${s.role}: sha256`, digest === s.sha256, digest === s.sha256 ? digest : `${s.file} hashes to ${digest}, the manifest says ${s.sha256}`);
+  }
+
+  const violations = checkLoad({ entry: manifest.entry, flags: Number(manifest.flags), segments: manifest.segments }, manifest.target);
+  add("layout", violations.length === 0,
+    violations.length === 0 ? "every kexec_load and arm64 boot rule holds" : violations.map((v) => `${v.rule} (${v.errno}): ${v.message}`).join("; "));
+
+  await checkTable(dir, manifest, add);
+  checkPurgatory(manifest, files, add);
+  checkDtb(manifest, files, add);
+  const elf = files.get("elfcorehdr");
+  if (elf !== undefined) {
+    const errors = checkVmcoreHeader(elf).filter((f) => f.severity === "error");
+    add("elfcorehdr: fs/proc/vmcore.c checks", errors.length === 0, errors.length === 0 ? "accepted" : errors.map((f) => f.message).join("; "));
+  }
+
+  const firstFailure = checks.find((c) => !c.ok) ?? null;
+  return { dir, ok: firstFailure === null, checks, firstFailure };
+}
+
+type Add = (check: string, ok: boolean, detail: string) => void;
+
+async function checkTable(dir: string, m: Manifest, add: Add): Promise<void> {
+  const bytes = await readFile(join(dir, "segments.bin")).catch(() => null);
+  if (bytes === null) return add("segments.bin", false, "segments.bin is missing");
+  try {
+    const t = decodeSegmentTable(new Uint8Array(bytes));
+    const same = t.entry === m.entry && t.flags === m.flags && t.segments.length === m.segments.length &&
+      t.segments.every((s, i) => {
+        const x = m.segments[i]!;
+        return s.role === x.role && s.file === x.file && s.mem === x.mem && s.memsz === x.memsz && s.bufsz === x.bufsz &&
+          Buffer.from(s.sha256).toString("hex") === x.sha256;
+      });
+    add("segments.bin", same, same ? "agrees with manifest.json" : "differs from manifest.json (entry, flags or a segment)");
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    add("segments.bin", false, e.message);
+  }
+}
+
+function checkPurgatory(m: Manifest, files: ReadonlyMap<string, Uint8Array>, add: Add): void {
+  const blob = files.get("purgatory");
+  if (blob === undefined) return add("purgatory: slots", false, "no purgatory segment");
+  const p = m.segments.find((s) => s.role === "purgatory")!;
+  add("purgatory: entry", m.entry === p.mem, `entry ${hex(m.entry)}, purgatory at ${hex(p.mem)}`);
+  try {
+    const slots = readSlots(blob);
+    add("purgatory: kernel_entry", slots.kernel_entry === m.kernelEntry, `slot ${hex(slots.kernel_entry)}, manifest ${hex(m.kernelEntry)}`);
+    add("purgatory: dtb_addr", slots.dtb_addr === m.dtbAddress, `slot ${hex(slots.dtb_addr)}, manifest ${hex(m.dtbAddress)}`);
+    const want = m.segments.filter((s) => s.role !== "purgatory");
+    const same = slots.regions.length === want.length && slots.regions.every((r, i) => {
+      const s = want[i]!;
+      return r.start === s.mem && r.length === s.bufsz && Buffer.from(r.sha256).toString("hex") === s.sha256;
+    });
+    add("purgatory: regions", same, same ? `${want.length} regions match the segments` :
+      `the region table (${slots.regions.map((r) => `${hex(r.start)}+${hex(r.length)}`).join(", ")}) does not match the segments`);
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    add("purgatory: slots", false, e.message);
+  }
+}
+
+function checkDtb(m: Manifest, files: ReadonlyMap<string, Uint8Array>, add: Add): void {
+  const bytes = files.get("dtb");
+  if (bytes === undefined) return add("dtb", false, "no dtb segment");
+  try {
+    const tree = parseFdt(bytes);
+    const u64 = (name: string) => {
+      const v = getProperty(tree, "/chosen", name);
+      return v === undefined ? null : v.length === 4 ? BigInt(new DataView(v.buffer, v.byteOffset).getUint32(0)) : decodeU64(v, `/chosen/${name}`);
+    };
+    const initrd = m.segments.find((s) => s.role === "initrd");
+    const start = u64("linux,initrd-start");
+    const end = u64("linux,initrd-end");
+    add("dtb: initrd", initrd === undefined ? start === null && end === null : start === initrd.mem && end === initrd.mem + initrd.bufsz,
+      `linux,initrd-start/end ${start === null ? "absent" : `${hex(start)}..${hex(end ?? 0n)}`}`);
+    const ranges = (name: string) => {
+      const v = getProperty(tree, "/chosen", name);
+      return v === undefined ? null : decodeAddrRanges(v, cellsFor(tree, "/chosen"), `/chosen/${name}`);
+    };
+    const hdr = ranges("linux,elfcorehdr");
+    const usable = ranges("linux,usable-memory-range");
+    if (m.mode === "crash") {
+      const e = m.segments.find((s) => s.role === "elfcorehdr");
+      add("dtb: linux,elfcorehdr", e !== undefined && hdr?.length === 1 && hdr[0]!.address === e.mem && hdr[0]!.size === e.bufsz,
+        hdr === null ? "absent" : hdr.map((r) => `<${hex(r.address)} ${hex(r.size)}>`).join(" "));
+      const want = [m.target.crashKernel, m.target.crashKernelLow].flatMap((r) => (r === null ? [] : [r]));
+      add("dtb: linux,usable-memory-range",
+        usable !== null && usable.length === want.length && usable.every((r, i) => r.address === want[i]!.start && r.size === want[i]!.end - want[i]!.start),
+        usable === null ? "absent" : usable.map((r) => `<${hex(r.address)} ${hex(r.size)}>`).join(" "));
+    } else {
+      add("dtb: no capture properties", hdr === null && usable === null, "a reboot must not carry linux,elfcorehdr or linux,usable-memory-range");
+    }
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    add("dtb", false, e.message);
+  }
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch {
+    throw new InputError("NO_MANIFEST", `Cannot verify: ${path} cannot be read`, path, "Point verify at a bundle directory written by `purgatory bundle`");
+  }
+}

@@ -1,0 +1,114 @@
+import { createHash } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { InputError, hex } from "../bytes/index.js";
+import { MAX_DECOMPRESSED, loadKernelImage } from "../image/index.js";
+import type { KernelImage, Layer } from "../image/index.js";
+import { UsageError, report, run } from "./_run.js";
+
+/** `purgatory image info FILE`: what a kernel file is and what its Image header says. */
+
+interface InfoArgs {
+  file: string;
+  json?: boolean;
+  pageSize?: number;
+}
+
+/** The report `image info` prints: plain data, rendered as text or JSON. */
+export interface ImageInfo {
+  readonly formatChain: readonly string[];
+  /** Bytes in the file. */
+  readonly fileSize: number;
+  /** Bytes in the raw Image after unwrapping. */
+  readonly decompressedSize: number;
+  readonly sha256: string;
+  readonly textOffset: bigint;
+  readonly imageSize: bigint;
+  readonly flags: KernelImage["flags"];
+  readonly layers: readonly Layer[];
+  readonly warnings: readonly string[];
+}
+
+/** Builds the report from a loaded kernel. */
+export function imageInfo(fileSize: number, k: KernelImage): ImageInfo {
+  return {
+    formatChain: k.formatChain,
+    fileSize,
+    decompressedSize: k.bytes.length,
+    sha256: createHash("sha256").update(k.bytes).digest("hex"),
+    textOffset: k.textOffset,
+    imageSize: k.imageSize,
+    flags: k.flags,
+    layers: k.layers,
+    warnings: k.warnings,
+  };
+}
+
+/** The text form of the report. */
+export function renderImageInfo(i: ImageInfo): string {
+  const f = i.flags;
+  const lines = [
+    `format:       ${i.formatChain.join(" > ")}`,
+    `file size:    ${hex(i.fileSize)} bytes`,
+    `Image size:   ${hex(i.decompressedSize)} bytes`,
+    `Image sha256: ${i.sha256}`,
+    `text_offset:  ${hex(i.textOffset)}`,
+    `image_size:   ${hex(i.imageSize)}`,
+    `flags:        ${f.bigEndian ? "big" : "little"}-endian, ` +
+      `${f.pageSize === 0 ? "page size unspecified" : `${f.pageSize / 1024} KiB pages`}, ` +
+      `${f.physPlacementAnywhere ? "placement anywhere" : "placement near the start of DRAM"}`,
+    "layers:",
+  ];
+  for (const l of i.layers) {
+    const fields = Object.entries(l.fields).map(([k, v]) => `${k}=${typeof v === "bigint" ? hex(v) : String(v)}`);
+    lines.push(`  ${l.format.padEnd(8)} ${hex(l.size).padStart(10)} bytes  ${fields.join(" ")}`);
+  }
+  for (const w of i.warnings) lines.push(`warning: ${w}`);
+  return lines.join("\n");
+}
+
+const PAGE_SIZES = [4096, 16384, 65536];
+
+const info: CommandModule<object, InfoArgs> = {
+  command: "info <file>",
+  describe: "Show a kernel file's format chain, Image header and decompressed size",
+  builder: (y: Argv) =>
+    y
+      .positional("file", { type: "string", demandOption: true, describe: "Kernel: Image, Image.gz/.zst/.xz, vmlinuz.efi (zboot), UKI, vmlinux or uImage" })
+      .option("page-size", { type: "number", describe: "The target's page size in bytes (4096, 16384, 65536): refuse a kernel built for another" })
+      .option("json", { type: "boolean", describe: "Print the report as JSON" })
+      .example("$0 image info /boot/vmlinuz-6.1.0-18-arm64", "gzip > Image, with the header fields")
+      .example("$0 image info --page-size 4096 --json vmlinuz.efi", "machine-readable, refusing a 16K or 64K kernel") as unknown as Argv<InfoArgs>,
+  handler: (argv: ArgumentsCamelCase<InfoArgs>) =>
+    run(argv, async () => {
+      if (argv.pageSize !== undefined && !PAGE_SIZES.includes(argv.pageSize)) {
+        throw new UsageError(`--page-size ${argv.pageSize} is not one of ${PAGE_SIZES.join(", ")}`);
+      }
+      const bytes = readKernelFile(argv.file);
+      const k = await loadKernelImage(bytes, argv.pageSize !== undefined ? { pageSize: argv.pageSize } : {});
+      report(argv, imageInfo(bytes.length, k), renderImageInfo);
+    }),
+};
+
+function readKernelFile(path: string): Uint8Array {
+  try {
+    const size = statSync(path).size;
+    if (size > MAX_DECOMPRESSED) {
+      throw new InputError("TOO_LARGE", `Cannot read ${path}: ${hex(size)} bytes is larger than any kernel (limit ${hex(MAX_DECOMPRESSED)})`, path);
+    }
+    return readFileSync(path);
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    throw new InputError("FILE", `Cannot read ${path}: ${err.code ?? err.message}`, path, "Check the path");
+  }
+}
+
+const image: CommandModule<object, object> = {
+  command: "image <command>",
+  describe: "Inspect arm64 kernel files (Image, Image.gz/.zst/.xz, zboot, UKI, vmlinux, uImage)",
+  builder: (y: Argv) => y.command(info).demandCommand(1, "Name an image command: info"),
+  handler: () => undefined,
+};
+
+export default image;

@@ -1,0 +1,304 @@
+import { createHash } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { InputError, hex } from "../bytes/index.js";
+import { parseManifest, type Manifest } from "../bundle/manifest.js";
+import { crashNotes } from "../elf/index.js";
+import { checkLoad } from "../layout/index.js";
+import { runBareMetal, type BareMetalResult } from "./bare.js";
+import { VIRT_CPU, VIRT_DTB_ROM, VIRT_MAX_CPUS, VIRT_RAM_BASE, dtbMachine, psciMethodFor, qemuMemoryArg, qemuMissing, virtMachine } from "./virt.js";
+
+/**
+ * Emulated kexec: QEMU `virt` places every segment of a bundle at its
+ * address (`-device loader,file=…,force-raw=on`, no copy) and starts CPU 0 at
+ * the bundle's entry (`-device loader,addr=…,cpu-num=0`), with the MMU and
+ * caches off and the other CPUs powered off, at EL1 (`virt`) or EL2
+ * (`virt,virtualization=on`): the state the kernel's kexec path hands to the
+ * purgatory (reference/kexec-arm64.md §6.2). Segment bytes from bufsz to
+ * memsz are zero, as the kernel leaves them, since QEMU's RAM starts zeroed.
+ *
+ * The outcome is read from the serial console, line by line (see `ConsoleWatch`).
+ */
+
+export interface Bundle {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  /** File names of segments whose bytes differ from the manifest's sha256. */
+  readonly modified: readonly string[];
+  /** The DTB segment's bytes. */
+  readonly dtb: Uint8Array;
+}
+
+/**
+ * Reads a bundle directory: `manifest.json` and every segment file, each of
+ * exactly `bufsz` bytes, with its SHA-256 compared to the manifest.
+ * @throws InputError `BUNDLE_MISSING`, `BUNDLE_FILE`, `BUNDLE_NO_DTB`, and what `parseManifest` throws.
+ */
+export function readBundle(dir: string): Bundle {
+  const manifestPath = join(dir, "manifest.json");
+  let text: string;
+  try {
+    text = readFileSync(manifestPath, "utf8");
+  } catch (e) {
+    throw new InputError("BUNDLE_MISSING", `Cannot read bundle ${dir}: ${(e as Error).message}`, manifestPath, "Give the directory `purgatory bundle` wrote (it holds manifest.json)");
+  }
+  const manifest = parseManifest(text);
+  const modified: string[] = [];
+  let dtb: Uint8Array | undefined;
+  manifest.segments.forEach((s, i) => {
+    const path = join(dir, s.file);
+    let size: bigint;
+    try {
+      size = BigInt(statSync(path).size);
+    } catch (e) {
+      throw new InputError("BUNDLE_FILE", `Cannot read segment ${s.role}: ${(e as Error).message}`, `segments[${i}].file`, "The bundle is incomplete; rebuild it");
+    }
+    if (size !== s.bufsz) {
+      throw new InputError("BUNDLE_FILE", `Cannot use segment ${s.role}: ${s.file} holds ${size} bytes, the manifest says bufsz ${s.bufsz}`, `segments[${i}].file`, "The bundle was changed after it was built; rebuild it");
+    }
+    const bytes = readFileSync(path);
+    if (createHash("sha256").update(bytes).digest("hex") !== s.sha256) modified.push(s.file);
+    if (s.role === "dtb") dtb = new Uint8Array(bytes);
+  });
+  if (dtb === undefined) throw new InputError("BUNDLE_NO_DTB", "Cannot boot the bundle: it has no dtb segment", "segments", "An arm64 kernel needs a device tree; rebuild the bundle");
+  return { dir, manifest, modified, dtb };
+}
+
+export interface BootOptions {
+  /** Start at EL2 (`virt,virtualization=on`) instead of EL1. */
+  readonly el2?: boolean;
+  /** RAM bytes; default: up to the end of the target's highest RAM range. */
+  readonly memory?: bigint;
+  /** CPU count; default: the cpu nodes under /cpus in the bundle's DTB. */
+  readonly smp?: number;
+  /** Milliseconds before QEMU is killed and the outcome is `timeout`. */
+  readonly timeoutMs: number;
+  /** Success when a console line matches this, instead of when the kernel starts init. */
+  readonly expect?: RegExp;
+  /** The QEMU binary; default `qemu-system-aarch64` on PATH. */
+  readonly qemu?: string;
+  /** Boot even when segment files differ from the manifest (e.g. to watch the purgatory catch it). */
+  readonly allowModified?: boolean;
+}
+
+export interface BootMachine {
+  readonly el2: boolean;
+  readonly memory: bigint;
+  readonly smp: number;
+}
+
+/**
+ * Checks that the bundle fits the machine QEMU will emulate, and picks the
+ * machine: a load kexec_load accepts (layout's `checkLoad` against the
+ * bundle's target), every segment inside RAM [0x40000000, +memory) and clear
+ * of QEMU's DTB ROM, the entry inside a segment, the DTB's RAM inside QEMU's, the
+ * DTB's PSCI conduit the one QEMU uses at that EL.
+ * @throws InputError `BUNDLE_MODIFIED`, `KEXEC_LOAD_REFUSED`, `PSCI_MISMATCH`, `BAD_MEMORY`, `BAD_SMP`,
+ *   `SEGMENT_OUTSIDE_RAM`, `SEGMENT_ON_QEMU_DTB`, `ENTRY_OUTSIDE_SEGMENTS`, `DTB_MEMORY_OUTSIDE_RAM`.
+ */
+export function planBoot(b: Bundle, o: Omit<BootOptions, "timeoutMs" | "expect" | "qemu">): BootMachine {
+  const m = b.manifest;
+  if (b.modified.length > 0 && o.allowModified !== true) {
+    throw new InputError("BUNDLE_MODIFIED", `Cannot boot the bundle: ${b.modified.join(", ")} differ${b.modified.length === 1 ? "s" : ""} from the manifest's sha256`, b.dir,
+      "Rebuild the bundle, or pass --allow-modified to boot it anyway (the purgatory should then refuse it)");
+  }
+  // kexec_load checks the load before anything runs (sanity_check_segment_list);
+  // what it refuses never reaches the purgatory, so it is not booted either.
+  const load = { entry: m.entry, flags: Number(m.flags), segments: m.segments };
+  const refused = checkLoad(load, m.target).find((v) => v.severity === "rejected");
+  if (refused !== undefined) {
+    throw new InputError("KEXEC_LOAD_REFUSED", `Cannot boot the bundle: kexec_load would refuse it with ${refused.errno}: ${refused.message}`,
+      refused.segment === undefined ? "segments" : `segments[${refused.segment}]`, refused.fix);
+  }
+  const el2 = o.el2 === true;
+  const dt = dtbMachine(b.dtb);
+  const want = psciMethodFor(el2);
+  if (dt.psciMethod !== null && dt.psciMethod !== want) {
+    throw new InputError("PSCI_MISMATCH",
+      `Cannot boot at EL${el2 ? 2 : 1}: the bundle's DTB says /psci method "${dt.psciMethod}", but QEMU virt ${el2 ? "with" : "without"} virtualization=on answers PSCI on ${want.toUpperCase()}`,
+      "/psci/method",
+      el2 ? "Boot without --el2, or rebuild from a target made with `purgatory target qemu-virt --el2`"
+        : "Boot with --el2, or rebuild from a target made with `purgatory target qemu-virt` without --el2");
+  }
+  const top = m.target.memory.reduce((end, r) => (r.end > end ? r.end : end), 0n);
+  const memory = o.memory ?? top - VIRT_RAM_BASE;
+  if (memory <= 0n) {
+    throw new InputError("BAD_MEMORY", `Cannot size QEMU's RAM: the target's RAM ends at ${hex(top)}, at or below virt's RAM base ${hex(VIRT_RAM_BASE)}`, "target.memory",
+      "The bundle was built for another machine's memory map; rebuild it for a qemu-virt target");
+  }
+  qemuMemoryArg(memory);
+  const smp = o.smp ?? Math.max(dt.cpus, 1);
+  if (smp > VIRT_MAX_CPUS) {
+    throw new InputError("BAD_SMP", `Cannot start QEMU virt with ${smp} CPUs: it holds at most ${VIRT_MAX_CPUS} with its GICv2`, o.smp === undefined ? "/cpus" : "--smp", `Give --smp 1..${VIRT_MAX_CPUS}`);
+  }
+  const ram = { start: VIRT_RAM_BASE, end: VIRT_RAM_BASE + memory };
+  m.segments.forEach((s, i) => {
+    const end = s.mem + s.memsz;
+    const what = `segment ${s.role} ${hex(s.mem)}-${hex(end)}`;
+    if (s.mem < ram.start || end > ram.end) {
+      throw new InputError("SEGMENT_OUTSIDE_RAM", `Cannot place ${what}: QEMU virt will have RAM ${hex(ram.start)}-${hex(ram.end)}`, `segments[${i}].mem`,
+        s.mem >= ram.start ? `Give -m ${(end - ram.start + 0xf_ffffn) >> 20n}M or more, or rebuild for this machine's RAM` : "Rebuild the bundle for a qemu-virt target (RAM at 0x40000000)");
+    }
+    if (s.mem < VIRT_DTB_ROM.end && end > VIRT_DTB_ROM.start) {
+      throw new InputError("SEGMENT_ON_QEMU_DTB", `Cannot place ${what}: QEMU keeps its own DTB as a ROM at ${hex(VIRT_DTB_ROM.start)}-${hex(VIRT_DTB_ROM.end)} and refuses overlapping images`,
+        `segments[${i}].mem`, "Rebuild from a `purgatory target qemu-virt` target, which reserves that MiB");
+    }
+  });
+  if (!m.segments.some((s) => m.entry >= s.mem && m.entry < s.mem + s.bufsz)) {
+    throw new InputError("ENTRY_OUTSIDE_SEGMENTS", `Cannot start at entry ${hex(m.entry)}: no segment's bytes are there`, "entry", "The entry is the purgatory segment's start; rebuild the bundle");
+  }
+  for (const r of dt.memory) {
+    if (r.address < ram.start || r.address + r.size > ram.end) {
+      throw new InputError("DTB_MEMORY_OUTSIDE_RAM",
+        `Cannot boot: the bundle's DTB gives the kernel RAM ${hex(r.address)}-${hex(r.address + r.size)}, but QEMU virt will have ${hex(ram.start)}-${hex(ram.end)}`,
+        "/memory/reg", `Give -m ${(r.address + r.size - ram.start) >> 20n}M or more (or omit -m)`);
+    }
+  }
+  return { el2, memory, smp };
+}
+
+export type Outcome = "success" | "purgatory-failed" | "kernel-panic" | "qemu-exited" | "timeout";
+
+export interface Verdict {
+  readonly outcome: Outcome;
+  readonly reason: string;
+}
+
+const INIT_LINE = /Run (\S+) as init process/;
+const BANNER = /Linux version \S+/;
+const PURGATORY_FAILURE = /purgatory: (region \d+ at .*: sha256 mismatch|region count exceeds)/;
+const PURGATORY_STOP = /purgatory: (halted|resetting)/;
+const PANIC = /Kernel panic - not syncing: .*/;
+const PANIC_END = /---\[ end Kernel panic/;
+
+/**
+ * Reads a boot's console line by line and decides the outcome as soon as it
+ * is known:
+ * - success: a line matches `expect`, or (without `expect`) the kernel prints
+ *   "Run /init as init process" (init/main.c `run_init_process`);
+ * - purgatory-failed: the purgatory reports a digest mismatch or a region
+ *   count over its table, decided when it says "halted" or "resetting";
+ * - kernel-panic: "Kernel panic - not syncing", decided at its "---[ end" line.
+ * Only whole lines are matched, so the verdict does not depend on how the
+ * output arrives; the last unfinished line (a prompt) is tried at the end of
+ * the run (`end`), where a failure seen but not concluded also counts;
+ * otherwise the outcome is `timeout` or `qemu-exited`.
+ */
+export class ConsoleWatch {
+  private pending = "";
+  private verdict: Verdict | undefined;
+  private failure: Verdict | undefined;
+  /** The kernel's "Linux version …" line, once seen. */
+  banner: string | undefined;
+
+  constructor(private readonly expect?: RegExp) {}
+
+  /** Feeds console text; returns the verdict once there is one. */
+  push(text: string): Verdict | undefined {
+    const lines = (this.pending + text).split("\n");
+    this.pending = lines.pop()!;
+    for (const line of lines) this.line(line.replace(/\r$/, ""));
+    return this.verdict;
+  }
+
+  /** The verdict when QEMU has stopped (exit code null when it was killed). */
+  end(exit: { timedOut: boolean; timeoutMs: number; exitCode: number | null; stderr: string }): Verdict {
+    if (this.verdict === undefined && this.pending !== "") this.line(this.pending.replace(/\r$/, ""));
+    if (this.verdict !== undefined) return this.verdict;
+    if (this.failure !== undefined) return this.failure;
+    const goal = this.expect === undefined ? "the kernel did not start init" : `no line matched --expect ${this.expect.source}`;
+    if (exit.timedOut) {
+      const progress = this.banner === undefined ? "the kernel never printed its banner" : `the kernel had started (${this.banner})`;
+      return { outcome: "timeout", reason: `${goal} within ${exit.timeoutMs / 1000} s; ${progress}` };
+    }
+    const why = exit.stderr.trim().split("\n").at(-1) ?? "";
+    return { outcome: "qemu-exited", reason: `QEMU exited with code ${String(exit.exitCode)} and ${goal}${why === "" ? "" : `: ${why}`}` };
+  }
+
+  private line(line: string): void {
+    if (this.banner === undefined) {
+      const b = BANNER.exec(line);
+      if (b !== null) this.banner = b[0];
+    }
+    if (this.verdict !== undefined) return;
+    if (this.expect !== undefined ? this.expect.test(line) : INIT_LINE.test(line)) {
+      const reason = this.expect !== undefined ? `the console matched --expect: ${line.trim()}` : `the kernel reached userspace: ${INIT_LINE.exec(line)![0]}`;
+      this.verdict = { outcome: "success", reason };
+    } else if (PURGATORY_FAILURE.test(line)) {
+      this.failure ??= { outcome: "purgatory-failed", reason: `the purgatory refused to boot: ${line.trim()}` };
+    } else if (PURGATORY_STOP.test(line)) {
+      this.verdict = this.failure ?? { outcome: "purgatory-failed", reason: `the purgatory stopped: ${line.trim()}` };
+    } else if (PANIC_END.test(line)) {
+      if (this.failure?.outcome === "kernel-panic") this.verdict = this.failure;
+    } else if (PANIC.test(line)) {
+      this.failure ??= { outcome: "kernel-panic", reason: PANIC.exec(line)![0] };
+    }
+  }
+}
+
+export interface BootResult extends Verdict {
+  readonly machine: BootMachine;
+  /** The binary and every argument, runnable as they are while the bundle exists. */
+  readonly qemuArgs: readonly string[];
+  /** Everything the guest wrote to the serial console. */
+  readonly console: string;
+  /** The console's last lines. */
+  readonly consoleTail: string;
+  /** The kernel's "Linux version …" banner, or null when it never printed one. */
+  readonly banner: string | null;
+  readonly exitCode: number | null;
+  readonly stderr: string;
+}
+
+const TAIL_LINES = 30;
+
+/**
+ * Boots a bundle in QEMU (see the top of this file) until the outcome is
+ * known, QEMU exits, or `timeoutMs` passes; `onConsole` receives the
+ * console as it arrives (latin1 text, one character per byte).
+ * @throws InputError as `planBoot`, `QEMU_MISSING` when the binary cannot be started.
+ */
+export async function bootBundle(b: Bundle, o: BootOptions, onConsole?: (text: string) => void): Promise<BootResult> {
+  const machine = planBoot(b, o);
+  const watch = new ConsoleWatch(o.expect);
+  let seen = 0;
+  let r: BareMetalResult;
+  try {
+    r = await runBareMetal({
+      machine: virtMachine(machine.el2),
+      cpu: VIRT_CPU,
+      memory: qemuMemoryArg(machine.memory),
+      // A crash bundle boots where a kernel just died: plant the notes it
+      // leaves (CPU prstatus, vmcoreinfo) at the addresses the elfcorehdr names,
+      // or the capture kernel finds empty notes and gives up on /proc/vmcore.
+      images: b.manifest.mode === "crash" ? crashNotes(b.manifest.target).map((n) => ({ addr: n.address, bytes: n.bytes })) : [],
+      files: b.manifest.segments.filter((s) => s.bufsz > 0n).map((s) => ({ addr: s.mem, path: join(b.dir, s.file) })),
+      entry: b.manifest.entry,
+      timeoutMs: o.timeoutMs,
+      extraArgs: ["-smp", String(machine.smp)],
+      ...(o.qemu === undefined ? {} : { qemu: o.qemu }),
+      until: (console) => {
+        const fresh = console.slice(seen);
+        seen = console.length;
+        onConsole?.(fresh);
+        return watch.push(fresh) !== undefined;
+      },
+    });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "EACCES") throw qemuMissing(o.qemu ?? "qemu-system-aarch64", e as Error);
+    throw e;
+  }
+  if (r.console.length > seen) onConsole?.(r.console.slice(seen));
+  const verdict = watch.end({ timedOut: r.timedOut, timeoutMs: o.timeoutMs, exitCode: r.exitCode, stderr: r.stderr });
+  return {
+    ...verdict,
+    machine,
+    qemuArgs: [o.qemu ?? "qemu-system-aarch64", ...r.args],
+    console: r.console,
+    consoleTail: r.console.replace(/\r/g, "").split("\n").slice(-TAIL_LINES).join("\n"),
+    banner: watch.banner ?? null,
+    exitCode: r.exitCode,
+    stderr: r.stderr,
+  };
+}
