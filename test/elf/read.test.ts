@@ -6,20 +6,12 @@ import { buildElfcorehdr, parseElfHeader, parseNotes, parseProgramHeaders, readE
 import { parseTarget } from "../../toolchain/target/index.js";
 import { fakeKcore } from "../target/_fake-root.js";
 import { noteRecord as note } from "../../toolchain/elf/index.js";
+import { thrown } from "../_thrown.js";
 
 const TARGET = parseTarget(readFileSync(new URL("../target/fixtures/qemu-virt-6.1/target.json", import.meta.url), "utf8"));
 const HEADER = buildElfcorehdr(TARGET).bytes;
 const KCORE = fakeKcore("OSRELEASE=6.1.0-18-arm64\nPAGESIZE=4096\n");
 
-function thrown(f: () => unknown): InputError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error("expected an InputError");
-}
 
 describe("readElf", () => {
   it("reads the header and program headers of an elfcorehdr", () => {

@@ -13,6 +13,7 @@ import {
 import type { Target } from "../../toolchain/target/types.js";
 import { inputArb } from "./_arbitraries.js";
 import { FIXTURES, expectGolden, fixtureInput, target } from "./_fixture.js";
+import { thrown as captureInputError } from "../_thrown.js";
 
 const MiB = 0x10_0000n;
 
@@ -153,15 +154,6 @@ describe("planLayout placement rules", () => {
   });
 });
 
-function captureInputError(f: () => unknown): InputError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error("expected an InputError");
-}
 
 describe("planLayout properties", () => {
   it("gives plans that the independent checkLoad accepts, or an InputError saying what did not fit", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { InputError } from "../../toolchain/bytes/index.js";
 import { captureSource, parseCapture } from "../../toolchain/target/index.js";
+import { thrown } from "../_thrown.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const GOOD = [
@@ -15,15 +15,6 @@ const GOOD = [
   "==> end 3 <==",
 ].join("\n");
 
-function thrown(f: () => unknown): InputError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error("expected an InputError");
-}
 
 describe("parseCapture", () => {
   it("reads files split over any number of base64 lines", () => {

@@ -3,19 +3,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { memoryMapFromIomem, mergeRanges, parseIomem } from "../../toolchain/target/index.js";
+import { thrown } from "../_thrown.js";
 
 const QEMU = readFileSync(new URL("fixtures/qemu-virt-6.1/root/proc/iomem", import.meta.url), "utf8");
 const r = (start: bigint, end: bigint) => ({ start, end });
 
-function thrown(f: () => unknown): InputError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error("expected an InputError");
-}
 
 describe("parseIomem", () => {
   it("reads nested lines of a QEMU virt guest with half-open ranges and depths", () => {

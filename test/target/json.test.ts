@@ -4,19 +4,11 @@ import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { parseTarget, serializeTarget, validateTarget } from "../../toolchain/target/index.js";
 import type { Target } from "../../toolchain/target/index.js";
+import { thrown } from "../_thrown.js";
 
 const JSON_TEXT = readFileSync(new URL("fixtures/qemu-virt-6.1/target.json", import.meta.url), "utf8");
 const DOC = JSON.parse(JSON_TEXT) as Record<string, unknown>;
 
-function thrown(f: () => unknown): InputError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error("expected an InputError");
-}
 /** Parses the fixture with one change made by `edit`. */
 function withEdit(edit: (d: any) => void): () => Target {
   const d = structuredClone(DOC);

@@ -1,21 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { InputError } from "../../toolchain/bytes/index.js";
 import { captureSource, readKcoreVmcoreinfo } from "../../toolchain/target/index.js";
 import { fakeKcore } from "./_fake-root.js";
+import { thrown } from "../_thrown.js";
 
 const TEXT = "OSRELEASE=6.1.0-18-arm64\nPAGESIZE=4096\n";
 const source = (kcore: Uint8Array) => captureSource(new Map([["proc/kcore", kcore]]), "test");
 const read = (kcore: Uint8Array) => readKcoreVmcoreinfo(source(kcore), kcore.subarray(0, 64));
 
-function thrown(f: () => unknown): InputError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error("expected an InputError");
-}
 
 describe("readKcoreVmcoreinfo", () => {
   it("finds the VMCOREINFO note among the kcore notes", () => {

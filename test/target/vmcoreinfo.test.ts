@@ -1,19 +1,10 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { InputError } from "../../toolchain/bytes/index.js";
 import { describeVaModel, kimagePa, linearVa, parseVmcoreinfo, vaModel } from "../../toolchain/target/index.js";
+import { thrown } from "../_thrown.js";
 
 const TEXT = readFileSync(new URL("fixtures/qemu-virt-6.1/vmcoreinfo.txt", import.meta.url), "utf8");
 
-function thrown(f: () => unknown): InputError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error("expected an InputError");
-}
 
 describe("parseVmcoreinfo", () => {
   it("reads the keys of a 6.1 arm64 kernel in their printed formats", () => {
