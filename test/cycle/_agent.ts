@@ -54,6 +54,21 @@ export function decodeFrame(lines: readonly string[], size: number, sha: string)
 }
 
 /**
+ * Finds the first frame NAME among console lines (a whole console, as
+ * guest/emulated.sh prints one without waiting for an answer) and decodes it.
+ * @returns the bytes, or why there are none.
+ */
+export function frameIn(lines: readonly string[], name: string): Uint8Array | string {
+  const begin = lines.findIndex((l) => parseReply(l)?.word === "BEGIN" && parseReply(l)?.rest.startsWith(`${name} `));
+  if (begin < 0) return `no frame ${name} on the console`;
+  const endRe = new RegExp(`@@END ${escapeRegExp(name)} `);
+  const end = lines.findIndex((l, i) => i > begin && endRe.test(l));
+  if (end < 0) return `frame ${name} has no end line`;
+  const [, size, sha] = (parseReply(lines[begin] as string) as Reply).rest.split(" ");
+  return decodeFrame(lines.slice(begin + 1, end), Number(size), sha ?? "");
+}
+
+/**
  * A request as the guest reads it: the line `HEAD… [LEN SHA256]`, then, with
  * a payload, LEN characters of base64 of its gzip (no newlines); SHA256 is the
  * payload's.

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeSegmentTable } from "../../toolchain/bundle/table.js";
@@ -27,6 +27,21 @@ export function purgatory(args: readonly string[]): CliResult {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Runs `purgatory ARGS…` as a child that does not block the event loop (for runs side by side, e.g. QEMU boots). */
+export async function purgatoryAsync(args: readonly string[]): Promise<CliResult> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} does not exist: build it with npx tsc -p tsconfig.json`);
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  // `purgatory boot --json` streams the console to stderr: one character per byte.
+  child.stderr.setEncoding("latin1").on("data", (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 /**
  * Whether the built CLI has a working `bundle` command. (yargs answers an
  * unknown command's --help with the top-level help and exit 0, so the check
@@ -44,10 +59,18 @@ export function bundleCommandAvailable(): boolean {
  * @throws Error with the command's output when it fails.
  */
 export function describeCapture(capturePath: string, targetPath: string): string {
-  const args = ["describe", "--from", capturePath, "-o", targetPath, "--json"];
-  const res = purgatory(args);
-  if (res.status !== 0) throw new Error(`purgatory ${args.join(" ")} exited with ${String(res.status)}:\n${res.stdout}${res.stderr}`);
-  return targetPath;
+  const args = describeArgs(capturePath, targetPath);
+  return checked(args, purgatory(args), targetPath);
+}
+
+/** `describeCapture` without blocking the event loop. */
+export async function describeCaptureAsync(capturePath: string, targetPath: string): Promise<string> {
+  const args = describeArgs(capturePath, targetPath);
+  return checked(args, await purgatoryAsync(args), targetPath);
+}
+
+function describeArgs(capturePath: string, targetPath: string): string[] {
+  return ["describe", "--from", capturePath, "-o", targetPath, "--json"];
 }
 
 export interface BundleRequest {
@@ -62,23 +85,37 @@ export interface BundleRequest {
   readonly outDir: string;
   /** Even number of hex digits for kaslr-seed and rng-seed; the same seed gives the same bundle. */
   readonly seed: string;
+  /** What the purgatory does on a digest mismatch (`--on-mismatch`); default the CLI's (spin). */
+  readonly onMismatch?: "spin" | "reset";
 }
 
 /**
  * `purgatory bundle --mode M --kernel K --initrd I -t T --command-line S
- * --seed HEX -o DIR`; returns DIR.
+ * --seed HEX -o DIR [--on-mismatch P]`; returns DIR.
  * @throws Error with the command's output when it fails or DIR has no segments.bin.
  */
 export function makeBundle(r: BundleRequest): string {
-  const args = [
+  const args = bundleArgs(r);
+  return checked(args, purgatory(args), r.outDir, join(r.outDir, "segments.bin"));
+}
+
+/** `makeBundle` without blocking the event loop. */
+export async function makeBundleAsync(r: BundleRequest): Promise<string> {
+  const args = bundleArgs(r);
+  return checked(args, await purgatoryAsync(args), r.outDir, join(r.outDir, "segments.bin"));
+}
+
+function bundleArgs(r: BundleRequest): string[] {
+  return [
     "bundle", "--mode", r.mode, "--kernel", r.kernelPath, "--initrd", r.initrdPath, "--target", r.targetJson,
-    "--command-line", r.commandLine, "--seed", r.seed, "-o", r.outDir,
+    "--command-line", r.commandLine, "--seed", r.seed, "-o", r.outDir, ...(r.onMismatch === undefined ? [] : ["--on-mismatch", r.onMismatch]),
   ];
-  const res = purgatory(args);
-  if (res.status !== 0 || !existsSync(join(r.outDir, "segments.bin"))) {
-    throw new Error(`purgatory ${args.join(" ")} exited with ${String(res.status)}:\n${res.stdout}${res.stderr}`);
-  }
-  return r.outDir;
+}
+
+/** Returns `out` when the command succeeded and wrote `made` (default `out`). @throws Error with the command's output otherwise. */
+function checked(args: readonly string[], res: CliResult, out: string, made = out): string {
+  if (res.status !== 0 || !existsSync(made)) throw new Error(`purgatory ${args.join(" ")} exited with ${String(res.status)}:\n${res.stdout}${res.stderr}`);
+  return out;
 }
 
 export interface SentBundle {

@@ -149,10 +149,10 @@ export interface ProductionMachine {
  * on `machine`) and receives the capture its /init sends first.
  * @throws Error with the console transcript when the guest does not get there.
  */
-export async function bootProduction(guest: Pick<Guest, "kernel" | "production">, timeoutMs: number, machine_: ProductionMachine = {}): Promise<Production> {
+export async function bootProduction(guest: Pick<Guest, "kernel" | "production">, timeoutMs: number, on: ProductionMachine = {}): Promise<Production> {
   const machine = new Machine({
-    kernel: guest.kernel.path, initrd: guest.production, append: PRODUCTION_APPEND, memory: "1G", smp: machine_.smp ?? 2,
-    ...(machine_.el2 === true ? { el2: true } : {}), timeoutMs,
+    kernel: guest.kernel.path, initrd: guest.production, append: PRODUCTION_APPEND, memory: "1G", smp: on.smp ?? 2,
+    ...(on.el2 === true ? { el2: true } : {}), timeoutMs,
   });
   const agent = new Agent(machine);
   try {

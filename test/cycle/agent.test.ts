@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeFrame, encodeRequest, parseReply } from "./_agent.js";
+import { decodeFrame, encodeRequest, frameIn, parseReply } from "./_agent.js";
 
 // The host half of the console protocol (guest/agent.sh), without a guest:
 // what it accepts from a console that kernel messages also write to.
@@ -50,6 +50,19 @@ describe("decodeFrame", () => {
     const other = new Uint8Array(b);
     other[7] = (other[7] ?? 0) ^ 1;
     expect(decodeFrame(lines(other), b.length, sha(b))).toMatch(/^sha256 [0-9a-f]{64} is not the frame's [0-9a-f]{64}$/);
+  });
+});
+
+describe("frameIn", () => {
+  it("finds the frame NAME in a whole console (guest/emulated.sh sends one without an ACK) and decodes it", () => {
+    const b = new Uint8Array(randomBytes(500));
+    const other = new Uint8Array(randomBytes(20));
+    const frame = (name: string, x: Uint8Array) => [`@@BEGIN ${name} ${x.length} ${sha(x)} 2.50@@`, ...lines(x), `@@END ${name} 2.61@@`];
+    const console = ["[    1.5] Run /init as init process", "@@VMCORE 833298432 2.40@@", ...frame("vmcore", other), ...frame("vmcore.head", b), "@@DONE 2.70@@"];
+    expect(frameIn(console, "vmcore.head")).toEqual(b);
+    expect(frameIn(console, "vmcore")).toEqual(other);
+    expect(frameIn(console, "dmesg")).toBe("no frame dmesg on the console");
+    expect(frameIn(console.slice(0, -2), "vmcore.head")).toBe("frame vmcore.head has no end line");
   });
 });
 

@@ -167,7 +167,8 @@ export interface Verdict {
 const INIT_LINE = /Run (\S+) as init process/;
 const BANNER = /Linux version \S+/;
 const PURGATORY_FAILURE = /purgatory: (region \d+ at .*: sha256 mismatch|region count exceeds)/;
-const PURGATORY_STOP = /purgatory: (halted|resetting)/;
+const PURGATORY_HALT = /purgatory: halted/;
+const PURGATORY_RESET = /purgatory: resetting/;
 const PANIC = /Kernel panic - not syncing: .*/;
 const PANIC_END = /---\[ end Kernel panic/;
 
@@ -177,7 +178,9 @@ const PANIC_END = /---\[ end Kernel panic/;
  * - success: a line matches `expect`, or (without `expect`) the kernel prints
  *   "Run /init as init process" (init/main.c `run_init_process`);
  * - purgatory-failed: the purgatory reports a digest mismatch or a region
- *   count over its table, decided when it says "halted" or "resetting";
+ *   count over its table, decided when it says "halted", or when QEMU exits
+ *   after it says "resetting" (PSCI SYSTEM_RESET under -no-reboot ends QEMU,
+ *   and that exit is part of what the policy promises);
  * - kernel-panic: "Kernel panic - not syncing", decided at its "---[ end" line.
  * Only whole lines are matched, so the verdict does not depend on how the
  * output arrives; the last unfinished line (a prompt) is tried at the end of
@@ -188,6 +191,7 @@ export class ConsoleWatch {
   private pending = "";
   private verdict: Verdict | undefined;
   private failure: Verdict | undefined;
+  private resetting = false;
   /** The kernel's "Linux version …" line, once seen. */
   banner: string | undefined;
 
@@ -205,7 +209,12 @@ export class ConsoleWatch {
   end(exit: { timedOut: boolean; timeoutMs: number; exitCode: number | null; stderr: string }): Verdict {
     if (this.verdict === undefined && this.pending !== "") this.line(this.pending.replace(/\r$/, ""));
     if (this.verdict !== undefined) return this.verdict;
-    if (this.failure !== undefined) return this.failure;
+    if (this.failure !== undefined) {
+      if (!this.resetting) return this.failure;
+      const how = exit.timedOut ? `but QEMU was still running after ${exit.timeoutMs / 1000} s: the PSCI reset did not happen`
+        : exit.exitCode === 0 ? "and QEMU exited through PSCI SYSTEM_RESET" : `and QEMU exited with code ${String(exit.exitCode)}`;
+      return { ...this.failure, reason: `${this.failure.reason}; ${how}` };
+    }
     const goal = this.expect === undefined ? "the kernel did not start init" : `no line matched --expect ${this.expect.source}`;
     if (exit.timedOut) {
       const progress = this.banner === undefined ? "the kernel never printed its banner" : `the kernel had started (${this.banner})`;
@@ -226,8 +235,11 @@ export class ConsoleWatch {
       this.verdict = { outcome: "success", reason };
     } else if (PURGATORY_FAILURE.test(line)) {
       this.failure ??= { outcome: "purgatory-failed", reason: `the purgatory refused to boot: ${line.trim()}` };
-    } else if (PURGATORY_STOP.test(line)) {
+    } else if (PURGATORY_HALT.test(line)) {
       this.verdict = this.failure ?? { outcome: "purgatory-failed", reason: `the purgatory stopped: ${line.trim()}` };
+    } else if (PURGATORY_RESET.test(line)) {
+      this.failure ??= { outcome: "purgatory-failed", reason: `the purgatory stopped: ${line.trim()}` };
+      this.resetting = true;
     } else if (PANIC_END.test(line)) {
       if (this.failure?.outcome === "kernel-panic") this.verdict = this.failure;
     } else if (PANIC.test(line)) {
