@@ -5,12 +5,12 @@ import { runCounted } from "../toolchain/qemu/index.js";
 
 /**
  * Purgatory figures: blob size, build time, and instructions executed per
- * hashed byte by the scalar SHA-256 path, counted under QEMU (virt,
- * cortex-a57, TCG) by the plugin in toolchain/qemu/icount-plugin.c. The
- * plugin also counts misaligned data accesses (the purgatory must make none).
+ * hashed byte by each SHA-256 routine (sha256.S scalar, sha256-ce.S with the
+ * SHA-256 instructions), MMU off, counted under QEMU (virt, cortex-a57, TCG)
+ * by the plugin in toolchain/qemu/icount-plugin.c. The plugin also counts
+ * misaligned data accesses (the purgatory must make none).
  *
- *   bash bench/purgatory-bench.sh            (builds, then runs this file)
- *   node dist/bench/purgatory-sha256.js [BUILDS]
+ *   bash bench/purgatory-bench.sh sha256 [BUILDS]   (builds, then runs this file)
  *
  * Instructions per byte are the difference between two message lengths
  * (1 MiB and 5 MiB), so the fixed cost of a call drops out; it is printed
@@ -39,15 +39,15 @@ for (let i = 0; i < builds; i++) {
   warm.push(performance.now() - t);
 }
 const h = first.header;
-console.log(`blob: ${first.blob.length} bytes (code ${h.code_end - h.code_start} bytes = ${(h.code_end - h.code_start) / 4} instructions, 16-entry region table, 1 KiB stack)`);
+console.log(`blob: ${first.blob.length} bytes, memsz ${first.memsz} (code ${h.code_end - h.code_start} bytes = ${(h.code_end - h.code_start) / 4} instructions, 16-entry region table, 2 KiB stack, 32 page tables)`);
 console.log(`build: ${cold.toFixed(0)} ms cold (Keystone load included), ${median(warm).toFixed(1)} ms median of ${builds} warm builds`);
 
-// The scalar SHA-256 path, one message per QEMU run.
-const harness = await (await getAssembler()).assemble(expandTemplateFile("sha256-harness.S", { table: TABLE_AT }), { address: HARNESS_AT });
-const start = HARNESS_AT + BigInt(harness.labels.get("sha256")!);
-const end = HARNESS_AT + BigInt(harness.labels.get("sha256_iv")!);
-
-async function hashCost(length: number, offset: number): Promise<{ icount: bigint; unaligned: bigint }> {
+// Each SHA-256 routine, one message per QEMU run.
+type Routine = "sha256" | "sha256_ce";
+async function hashCost(routine: Routine, length: number, offset: number): Promise<{ icount: bigint; unaligned: bigint }> {
+  const harness = await (await getAssembler()).assemble(expandTemplateFile("sha256-harness.S", { table: TABLE_AT, routine }), { address: HARNESS_AT });
+  const start = HARNESS_AT + BigInt(harness.labels.get(routine)!);
+  const end = HARNESS_AT + BigInt(harness.labels.get(routine === "sha256" ? "sha256_ce" : "harness_code_end")!);
   const table = new Uint8Array(24);
   const v = new DataView(table.buffer);
   v.setBigUint64(0, 1n, true);
@@ -68,16 +68,18 @@ async function hashCost(length: number, offset: number): Promise<{ icount: bigin
   return counts;
 }
 
-const fixed = await hashCost(0, 0);
-console.log(`sha256 call, 0-byte message: ${fixed.icount} instructions (padding block, prologue, digest out)`);
-for (const [name, offset] of [["aligned start (word loads)", 0], ["odd start (byte loads)", 1]] as const) {
-  const a = await hashCost(1 * MiB, offset);
-  const b = await hashCost(5 * MiB, offset);
-  const perByte = Number(b.icount - a.icount) / (4 * MiB);
-  console.log(`sha256 ${name}: ${perByte.toFixed(2)} instructions per byte, ${(perByte * 64).toFixed(0)} per 64-byte block; misaligned accesses: ${a.unaligned + b.unaligned}`);
+for (const routine of ["sha256", "sha256_ce"] as const) {
+  const fixed = await hashCost(routine, 0, 0);
+  console.log(`${routine} call, 0-byte message: ${fixed.icount} instructions (padding block, prologue, digest out)`);
+  for (const [name, offset] of [["aligned start", 0], ["odd start", 1]] as const) {
+    const a = await hashCost(routine, 1 * MiB, offset);
+    const b = await hashCost(routine, 5 * MiB, offset);
+    const perByte = Number(b.icount - a.icount) / (4 * MiB);
+    console.log(`${routine} ${name}: ${perByte.toFixed(3)} instructions per byte, ${(perByte * 64).toFixed(1)} per 64-byte block; misaligned accesses: ${a.unaligned + b.unaligned}`);
+  }
 }
 
-// A whole purgatory run: entry to kernel, verifying a 4 MiB region and the
+// A whole purgatory run (default: the fast path): entry to kernel, verifying a 4 MiB region and the
 // "kernel" (three instructions: PSCI SYSTEM_OFF, so QEMU exits and the plugin reports).
 const kernel = (await (await getAssembler()).assemble("movz w0, #0x8400, lsl #16\nmovk w0, #0x0008\nhvc #0")).bytes;
 const bigRegion = new Uint8Array(4 * MiB).map((_, i) => (i * 7) & 0xff);

@@ -1,8 +1,9 @@
 // Failure handling: report on the console, then apply slot_policy.
 //
 // purgatory_mismatch: x20 = the failing region entry, x21 its index,
-//   purgatory_digest = the digest computed. Prints which region failed and
-//   both digests, then fails.
+//   purgatory_digest = the digest computed. Turns the MMU and caches off
+//   first (the console and the PSCI call then run as on the slow path),
+//   prints which region failed and both digests, then fails.
 // purgatory_bad_count: x19 = the region count that exceeds the table.
 // purgatory_fail: applies the policy; never returns, never enters the kernel.
 //   0 spin:  a wfi loop forever (DAIF is masked, so nothing runs).
@@ -13,6 +14,7 @@
 //            uses; a board whose DT /psci says otherwise at EL1 needs spin.
 //            If the call returns, the purgatory spins.
 purgatory_mismatch:
+	bl	purgatory_restore
 	adr	x0, msg_region
 	bl	console_puts
 	mov	x0, x21

@@ -1,9 +1,9 @@
 // SHA-256 constants (FIPS 180-4): the initial hash value H(0) (§5.3.3, the
 // first 32 bits of the fractional parts of the square roots of the first 8
 // primes) and K (§4.2.2, of the cube roots of the first 64 primes).
-// Word-aligned data for sha256.S; kept apart from the code so the code stays
-// one contiguous range for disassembly.
-	.balign	8
+// Data for sha256.S and sha256-ce.S, 16-byte aligned for ld1; kept apart from
+// the code so the code stays one contiguous range for disassembly.
+	.balign	16
 sha256_iv:
 	.word	0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a
 	.word	0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
@@ -24,3 +24,5 @@ sha256_k:
 	.word	0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3
 	.word	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208
 	.word	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+sha256_ce_iota:					// tbl indices 0..15 (sha256-ce.S adds the shift)
+	.byte	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15

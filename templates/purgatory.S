@@ -1,4 +1,4 @@
-// The purgatory, ABI version 1: header, slots, code, data, stack.
+// The purgatory, ABI version 2: header, slots, code, data, stack.
 // toolchain/purgatory/abi.ts declares the header and slot layout this file
 // lays out; a test checks that the two agree. The template syntax is described
 // in toolchain/purgatory/template.ts.
@@ -10,13 +10,17 @@
 //   {{console_base}}     initial UART MMIO base
 //   {{console_shift}}    initial 8250 register shift (0 or 2)
 //   {{policy}}           initial failure policy: 0 spin, 1 reset
+//   {{flags}}            initial flags: bit 0 no MMU, bit 1 no SHA-256 instructions
+//   {{pool_bytes}}       size of the page-table pool past the blob (4 KiB per table)
 // All slots are little-endian and naturally aligned. The blob runs at any
 // 16-byte aligned address; kexec segments are page-aligned, which also keeps
-// the run-time writes on a page apart from the code (see the end).
+// the run-time writes on a page apart from the code (see the end). The
+// purgatory uses mem_size bytes from its start: the blob, then the pool that
+// mmu.S builds its page tables in (the loader gives the segment that memsz).
 
 purgatory_start:
 	b	purgatory_entry				// 0x00: a loader may jump to offset 0
-	.word	1					// 0x04: ABI version
+	.word	2					// 0x04: ABI version
 	.ascii	"PURGATRY"				// 0x08: magic
 	.word	purgatory_end - purgatory_start		// 0x10: blob size (bytes)
 	.word	header_end - purgatory_start		// 0x14: header size
@@ -34,7 +38,8 @@ purgatory_start:
 header_region_capacity:
 	.word	{{regions}}				// 0x44: region table entries
 	.word	48					// 0x48: region entry size
-	.word	0					// 0x4c: reserved
+header_mem_size:
+	.word	purgatory_end - purgatory_start + {{pool_bytes}}	// 0x4c: memory used, pool included
 header_end:
 
 slot_kernel_entry:
@@ -50,7 +55,7 @@ slot_console_shift:
 slot_policy:
 	.word	{{policy}}				// u32: on mismatch, 0 spin, 1 reset
 slot_flags:
-	.word	0					// u32: reserved for the fast path; must be 0
+	.word	{{flags}}				// u32: bit 0 no MMU, bit 1 no SHA-256 instructions
 slot_region_count:
 	.word	0					// u32: used entries of slot_regions
 	.word	0					// pad to 8
@@ -61,18 +66,26 @@ slot_regions:
 {{include "fail.S"}}
 {{include "console.S"}}
 {{include "sha256.S"}}
+{{include "sha256-ce.S"}}
+{{include "mmu.S"}}
 code_end:
 
 {{include "sha256-constants.S"}}
 {{include "messages.S"}}
 
-// What the purgatory writes at run time (the digest and the stack) gets a
-// 4 KiB page of its own: QEMU's TCG re-checks translated code on every store
-// to a page that holds code, which made hashing ten times slower there.
+// What the purgatory writes at run time gets pages of its own: QEMU's TCG
+// re-checks translated code on every store to a page that holds code, which
+// made hashing ten times slower there. The blob ends on a page boundary, so
+// the page-table pool starts right after it.
 	.balign	4096
 purgatory_digest:
 	.space	32					// the digest just computed
+purgatory_saved:
+	.space	40					// FP/SIMD trap control, SCTLR, TCR, MAIR, TTBR0 as found
+purgatory_mmu:
+	.space	16					// TCR and TTBR0 for the map (mmu.S)
 	.balign	16
-	.space	1024
+	.space	2048
 purgatory_stack_top:
+	.balign	4096
 purgatory_end:

@@ -1,18 +1,23 @@
 // SHA-256 harness for QEMU virt at EL1 (tests and bench): hashes every
-// message listed in a table in RAM with purgatory-src/sha256.S and prints each
-// digest in hex on the PL011, one line per message, then "done" and PSCI
-// SYSTEM_OFF (HVC at EL1). Table at {{table}}: u64 count, then
-// count × { u64 address, u64 length }.
+// message listed in a table in RAM with {{routine}} (purgatory-src/sha256.S
+// or sha256-ce.S) and prints each digest in hex on the PL011, one line per
+// message, then "done" and PSCI SYSTEM_OFF (HVC at EL1). Table at {{table}}:
+// u64 count, then count × { u64 address, u64 length }. The MMU stays off, so
+// every message is read from Device memory, where only aligned accesses work.
 harness_start:
 	adr	x9, harness_stack_top
 	mov	sp, x9
+	mrs	x9, cpacr_el1			// FP/SIMD on at EL1 (CPACR_EL1.FPEN), for sha256_ce
+	orr	x9, x9, #0x300000
+	msr	cpacr_el1, x9
+	isb
 	ldr	x19, harness_table
 	ldr	x20, [x19], #8
 harness_next:
 	cbz	x20, harness_done
 	ldp	x0, x1, [x19], #16
 	adr	x2, harness_digest
-	bl	sha256
+	bl	{{routine}}
 	adr	x0, harness_digest
 	mov	x1, #32
 	bl	console_hexbytes
@@ -32,6 +37,8 @@ harness_hang:
 
 {{include "console.S"}}
 {{include "sha256.S"}}
+{{include "sha256-ce.S"}}
+harness_code_end:
 {{include "sha256-constants.S"}}
 
 	.balign	8

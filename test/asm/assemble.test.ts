@@ -27,8 +27,10 @@ async function failure(text: string): Promise<InputError> {
 function programs(): [string, SourceLine[]][] {
   const standin = "test/purgatory/fixtures/standin-kernel.S";
   return [
-    ["templates/purgatory.S", expandTemplateFile("purgatory.S", { regions: 16, region_bytes: 768, console_kind: 1, console_base: 0x9000000n, console_shift: 0, policy: 0 })],
-    ["templates/sha256-harness.S", expandTemplateFile("sha256-harness.S", { table: 0x41000000n })],
+    ["templates/purgatory.S", expandTemplateFile("purgatory.S", {
+      regions: 16, region_bytes: 768, console_kind: 1, console_base: 0x9000000n, console_shift: 0, policy: 0, flags: 0, pool_bytes: 131072,
+    })],
+    ["templates/sha256-harness.S", expandTemplateFile("sha256-harness.S", { table: 0x41000000n, routine: "sha256_ce" })],
     [standin, readFileSync(standin, "utf8").split("\n").map((text, i) => ({ file: standin, line: i + 1, text }))],
   ];
 }
@@ -63,6 +65,17 @@ describe("Assembler.assemble", () => {
     expect(e.code).toBe("ASM_DROPPED");
     expect(e.where).toBe("t.S:2");
     expect(e.message).toContain("Keystone emitted 0 bytes up to here, the model expects 8");
+  });
+
+  it("checks every statement of a program larger than one statement-table window (5,000 statements)", async () => {
+    const lines = Array.from({ length: 5000 }, (_, i) => (i % 1000 === 0 ? `l${i}: add x0, x0, #${i % 4096}` : "nop"));
+    const a = await asm.assemble([...lines, "b l0"].join("\n"));
+    expect(a.bytes.length).toBe(4 * 5001);
+    expect(a.labels.get("l4000")).toBe(16000);
+    expect(a.statements.filter((p) => p.statement.kind === "insn").every((p, i) => p.offset === 4 * i && p.size === 4)).toBe(true);
+    const e = await failure([...lines.slice(0, 3500), "foo bar baz", ...lines.slice(3500)].join("\n"));
+    expect(e.code).toBe("ASM_DROPPED");
+    expect(e.where).toBe("t.S:3501");
   });
 
   it("assembles .inst, which Keystone alone drops", async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
-import { buildBundle, verifyBundle, writeDirAtomic, type BundleInputs } from "../../toolchain/bundle/index.js";
+import { BundleDir, buildBundle, verifyBundle, writeDirAtomic, type BundleInputs } from "../../toolchain/bundle/index.js";
 import type { Target } from "../../toolchain/target/index.js";
 import { expectGolden } from "../_golden.js";
 import { syntheticImage, syntheticInitrd, virtTarget } from "./_inputs.js";
@@ -57,6 +57,35 @@ describe("buildBundle", () => {
   it("refuses a crash bundle for a target without crash memory or vmcoreinfo, with a fix", async () => {
     await expect(buildBundle(inputs("crash", { ...virtTarget(), crashKernel: null }))).rejects.toThrow(/crashkernel=/);
     await expect(buildBundle(inputs("crash", { ...virtTarget(), vmcoreinfo: null }))).rejects.toThrow(InputError);
+  });
+
+  it("writes the same bundle from a staged raw Image and initrd (BundleDir.copy) as from bytes in memory", async () => {
+    const src = tmp();
+    writeFileSync(join(src, "Image"), syntheticImage());
+    writeFileSync(join(src, "initrd"), syntheticInitrd());
+    const memory = join(tmp(), "b");
+    await writeDirAtomic(memory, (await buildBundle(inputs("crash"))).files);
+    const staged = join(tmp(), "b");
+    const out = await BundleDir.open(staged);
+    try {
+      const kernel = out.copy("kernel.bin", join(src, "Image"), 64);
+      const initrd = out.copy("initrd.bin", join(src, "initrd"));
+      const b = await buildBundle({ ...inputs("crash"), kernel, initrd });
+      expect(b.files.has("kernel.bin") || b.files.has("initrd.bin")).toBe(false);
+      await out.commit(b.files);
+    } finally {
+      await out.discard();
+    }
+    expect(readdirSync(staged).sort()).toEqual(readdirSync(memory).sort());
+    for (const f of readdirSync(memory)) expect(Buffer.compare(readFileSync(join(staged, f)), readFileSync(join(memory, f))), f).toBe(0);
+  });
+
+  it("checks a staged kernel's header and size as loadKernelImage checks a raw Image", async () => {
+    const staged = (bytes: Uint8Array) => ({ size: bytes.length, sha256: new Uint8Array(32), head: bytes.subarray(0, 64) });
+    const code = (p: Promise<unknown>) => p.then(() => "ok", (e: unknown) => (e instanceof InputError ? e.code : String(e)));
+    expect(await code(buildBundle({ ...inputs("reboot"), kernel: staged(syntheticInitrd()) }))).toBe("IMAGE_MAGIC");
+    expect(await code(buildBundle({ ...inputs("reboot"), kernel: staged(syntheticImage(0x90000, 0x80000n)) }))).toBe("IMAGE_SIZE");
+    expect(await code(buildBundle({ ...inputs("reboot"), kernel: { ...staged(syntheticImage()), head: new Uint8Array(10) } }))).toBe("TRUNCATED");
   });
 
   it("refuses a bundle without any base DTB", async () => {

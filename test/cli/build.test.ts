@@ -22,7 +22,8 @@ describe("purgatory build", () => {
     expect(readFileSync(`${out}.json`, "utf8")).toBe(stableJson(lib.slots) + "\n");
     expect(r.out).toBe(
       `wrote ${out}: ${lib.blob.length} bytes, sha256 ${lib.sha256} (keystone 0.9)\n` +
-        "  console pl011@0x9000000, on mismatch spin, 16 regions\n" +
+        `  memsz ${lib.memsz} bytes (the blob and its page-table pool): give the segment at least this\n` +
+        "  console pl011@0x9000000, on mismatch spin, 16 regions, flags none (fast path)\n" +
         `  slot map: ${out}.json\n`,
     );
   });
@@ -34,12 +35,22 @@ describe("purgatory build", () => {
     expect(readSlots(new Uint8Array(readFileSync(out)))).toMatchObject({ console_kind: "8250", console_base: 0x1c28000n, console_shift: 2, policy: "reset" });
   });
 
+  it("turns parts of the fast path off and sizes the page-table pool", async () => {
+    const out = join(dir, "f.bin");
+    const r = await cli(["--no-mmu", "--no-crypto", "--page-tables", "8", "-o", out, "--json"]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    const blob = new Uint8Array(readFileSync(out));
+    expect(j).toMatchObject({ flags: ["no_mmu", "no_crypto"], memsz: blob.length + 8 * 4096, slots: { memsz: blob.length + 8 * 4096 } });
+    expect(readSlots(blob).flags).toBe(3);
+  });
+
   it("prints the report with the slot map as JSON instead of writing OUTPUT.json", async () => {
     const out = join(dir, "j.bin");
     const r = await cli(["--console", "none", "-o", out, "--json"]);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
-    expect(j).toMatchObject({ output: out, console: "none", onMismatch: "spin", regions: 16, slots: { abi: 1, slots: { kernel_entry: { offset: 80 } } } });
+    expect(j).toMatchObject({ output: out, console: "none", onMismatch: "spin", regions: 16, flags: [], slots: { abi: 2, slots: { kernel_entry: { offset: 80 } } } });
     expect(existsSync(`${out}.json`)).toBe(false);
   });
 
@@ -47,6 +58,7 @@ describe("purgatory build", () => {
     [["--console", "pl011"], "BAD_CONSOLE"],
     [["--console", "pl011@0x9000001"], "MISALIGNED"],
     [["--regions", "8"], "BAD_REGIONS"],
+    [["--page-tables", "5000"], "BAD_PAGE_TABLES"],
   ])("refuses %j with exit 1 and writes nothing", async (args, code) => {
     const out = join(dir, `bad-${code}.bin`);
     const r = await cli([...args, "-o", out, "--json"]);

@@ -25,7 +25,8 @@ describe("purgatory inspect", () => {
   it("shows the header, every slot with its value, the regions and the code", async () => {
     const r = await cli([file]);
     expect(r).toMatchObject({ code: 0, err: "" });
-    expect(r.out).toContain(`${file}: purgatory ABI 1, ${b.blob.length} bytes, sha256 `);
+    expect(r.out).toContain(`${file}: purgatory ABI 2, ${b.blob.length} bytes (memsz ${b.memsz}), sha256 `);
+    expect(r.out).toContain("  flags         @0x74   0x0   (fast path)\n");
     expect(r.out).toContain('  0x8   magic                 "PURGATRY"');
     expect(r.out).toContain("  kernel_entry  @0x50   0x0000000040200000\n");
     expect(r.out).toContain("  dtb_addr      @0x58   0x0000000044000000\n");
@@ -41,6 +42,12 @@ describe("purgatory inspect", () => {
     expect(j.disassembly).toHaveLength((b.header.code_end - b.header.code_start) / 4);
     expect(j.header[2]).toEqual({ field: "magic", note: '"PURGATRY"', offset: 8, value: '"PURGATRY"' });
     expect(JSON.parse((await cli([file, "--json", "--no-disasm"])).out).disassembly).toBeUndefined();
+  });
+
+  it("names the flags that are set", async () => {
+    const flagged = join(dir, "f.bin");
+    writeFileSync(flagged, patch(b.blob, { flags: 3 }));
+    expect((await cli([flagged, "--no-disasm"])).out).toContain("  flags         @0x74   0x3   (no_mmu, no_crypto)\n");
   });
 
   it("refuses a file that is not a purgatory, with the offset and exit 1", async () => {

@@ -34,6 +34,18 @@ export function sha256hex(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
+/** Where the stand-in hypervisor (fixtures/hide-sha2.S) runs: 2 KiB aligned, clear of QEMU's DTB ROM and the kernel. */
+export const SHIM_AT = 0x4018_0000n;
+
+/** The stand-in hypervisor that hides the SHA-256 instructions from EL1, set to start EL1 at `target`. */
+export async function hideSha2Shim(target: bigint): Promise<Image> {
+  const file = "test/purgatory/fixtures/hide-sha2.S";
+  const a = await (await getAssembler()).assemble(readFileSync(file, "utf8"), { file, address: SHIM_AT });
+  const bytes = a.bytes.slice();
+  new DataView(bytes.buffer).setBigUint64(a.labels.get("shim_target")!, target, true);
+  return { addr: SHIM_AT, bytes };
+}
+
 export async function standinKernel(): Promise<Uint8Array> {
   const file = "test/purgatory/fixtures/standin-kernel.S";
   return (await (await getAssembler()).assemble(readFileSync(file, "utf8"), { file, address: KERNEL_AT })).bytes;
@@ -77,6 +89,9 @@ export interface Boot {
   readonly replace?: Image;
   readonly timeoutMs?: number;
   readonly until?: (console: string) => boolean;
+  /** Runs under the stand-in hypervisor (needs `virt,virtualization=on`): the purgatory starts at EL1 without SHA2. */
+  readonly shim?: Image;
+  readonly extraArgs?: readonly string[];
 }
 
 /** The QEMU run for a boot of the scene. */
@@ -84,8 +99,8 @@ export function bootRun(s: Scene, b: Boot): BareMetalRun {
   const at = b.at ?? PURGATORY_AT;
   const images = [{ addr: KERNEL_AT, bytes: s.kernel }, ...s.data]
     .map((img) => (b.replace && img.addr === b.replace.addr ? b.replace : img))
-    .concat([{ addr: at, bytes: b.blob ?? s.blob }]);
-  const run = { machine: b.machine, images, entry: at, timeoutMs: b.timeoutMs ?? 30_000 };
+    .concat([{ addr: at, bytes: b.blob ?? s.blob }], b.shim ? [b.shim] : []);
+  const run = { machine: b.machine, images, entry: b.shim?.addr ?? at, timeoutMs: b.timeoutMs ?? 30_000, extraArgs: b.extraArgs ?? [] };
   return b.until ? { ...run, until: b.until } : run;
 }
 
@@ -93,20 +108,14 @@ export function boot(s: Scene, b: Boot): Promise<BareMetalResult> {
   return runBareMetal(bootRun(s, b));
 }
 
-export interface StandinReport {
-  readonly x0: bigint;
-  readonly x1: bigint;
-  readonly x2: bigint;
-  readonly x3: bigint;
-  readonly el: bigint;
-  readonly sctlr: bigint;
-  readonly daif: bigint;
-}
+const STANDIN_FIELDS = ["x0", "x1", "x2", "x3", "el", "sctlr", "daif", "tcr", "mair", "ttbr0", "fp"] as const;
+
+/** What the stand-in kernel saw at entry: registers, EL, and the system registers of its EL (fp: CPACR_EL1 or CPTR_EL2). */
+export type StandinReport = Readonly<Record<(typeof STANDIN_FIELDS)[number], bigint>>;
 
 /** Parses the stand-in kernel's line, or undefined when it never ran. */
 export function standinReport(console: string): StandinReport | undefined {
-  const m = /standin: x0=(\w+) x1=(\w+) x2=(\w+) x3=(\w+) el=(\w+) sctlr=(\w+) daif=(\w+)/.exec(console);
+  const m = new RegExp("standin: " + STANDIN_FIELDS.map((f) => `${f}=(\\w+)`).join(" ")).exec(console);
   if (!m) return undefined;
-  const v = (i: number): bigint => BigInt("0x" + (m[i] ?? ""));
-  return { x0: v(1), x1: v(2), x2: v(3), x3: v(4), el: v(5), sctlr: v(6), daif: v(7) };
+  return Object.fromEntries(STANDIN_FIELDS.map((f, i) => [f, BigInt("0x" + (m[i + 1] ?? ""))])) as StandinReport;
 }

@@ -28,14 +28,16 @@ const fieldAt = (name: string): number => HEADER.fields.find((f) => f.name === n
 describe("parseHeader", () => {
   it("reads the header of a built blob", () => {
     const h = parseHeader(blob);
-    expect(h).toMatchObject({ abi_version: 1, blob_size: blob.length, header_size: 0x50, region_capacity: 16, region_entry_size: 48 });
+    expect(h).toMatchObject({ abi_version: 2, blob_size: blob.length, header_size: 0x50, region_capacity: 16, region_entry_size: 48 });
+    expect(blob.length % 4096).toBe(0); // whole pages: the page-table pool starts right after
+    expect(h.mem_size).toBe(blob.length + 32 * 4096);
     expect(h.code0 >>> 26).toBe(0b000101); // B imm26
     expect((h.code0 & 0x3ffffff) * 4).toBe(h.code_start); // branches to the code
   });
 
   it.each([
     ["a wrong magic", () => withU32(0x08, 0x41414141), "BAD_MAGIC", 0x08],
-    ["another ABI version", () => withU32(0x04, 2), "BAD_ABI", 0x04],
+    ["an ABI 1 blob (no mem_size, flags reserved)", () => withU32(0x04, 1), "BAD_ABI", 0x04],
     ["a trailing byte", () => new Uint8Array([...blob, 0]), "SIZE_MISMATCH", 0x10],
     ["a truncated blob", () => blob.slice(0, blob.length - 1), "SIZE_MISMATCH", 0x10],
     ["less than a header", () => blob.slice(0, 0x20), "TRUNCATED", 0],
@@ -43,7 +45,9 @@ describe("parseHeader", () => {
     ["a slot inside the header", () => withU32(fieldAt("dtb_addr_offset"), 0x10), "BAD_HEADER", fieldAt("dtb_addr_offset")],
     ["a misaligned u64 slot", () => withU32(fieldAt("kernel_entry_offset"), 0x54), "BAD_HEADER", fieldAt("kernel_entry_offset")],
     ["a slot past the end", () => withU32(fieldAt("flags_offset"), blob.length - 2), "BAD_HEADER", fieldAt("flags_offset")],
-    ["a region table past the end", () => withU32(fieldAt("region_capacity"), 200), "BAD_HEADER", fieldAt("regions_offset")],
+    ["a region table past the end", () => withU32(fieldAt("region_capacity"), 256), "BAD_HEADER", fieldAt("regions_offset")],
+    ["a mem_size below the blob size", () => withU32(fieldAt("mem_size"), blob.length - 4096), "BAD_HEADER", fieldAt("mem_size")],
+    ["a mem_size that is not whole page tables", () => withU32(fieldAt("mem_size"), blob.length + 100), "BAD_HEADER", fieldAt("mem_size")],
     ["no region table", () => withU32(fieldAt("region_capacity"), 0), "BAD_HEADER", fieldAt("region_capacity")],
     ["another entry size", () => withU32(fieldAt("region_entry_size"), 40), "BAD_HEADER", fieldAt("region_entry_size")],
     ["a code range past the end", () => withU32(fieldAt("code_end"), blob.length + 4), "BAD_HEADER", fieldAt("code_start")],
@@ -61,7 +65,8 @@ describe("slotMap", () => {
     expect(m.slots.region_count.type).toBe("u32le");
     for (const s of Object.values(m.slots)) expect(s.offset % (s.type === "u64le" ? 8 : 4)).toBe(0);
     expect(m.regions).toMatchObject({ capacity: 16, stride: 48, fields: { start: { offset: 0 }, length: { offset: 8 }, sha256: { offset: 16, size: 32 } } });
-    expect(m.values).toEqual({ console_kind: { none: 0, pl011: 1, "8250": 2 }, policy: { spin: 0, reset: 1 } });
+    expect(m.values).toEqual({ console_kind: { none: 0, pl011: 1, "8250": 2 }, policy: { spin: 0, reset: 1 }, flags: { no_mmu: 1, no_crypto: 2 } });
+    expect(m.memsz).toBe(blob.length + 32 * 4096);
   });
 });
 

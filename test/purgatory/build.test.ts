@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { stableJson } from "../../toolchain/cli/_run.js";
-import { build, headerRows, parseConsole, parseHeader, readSlots } from "../../toolchain/purgatory/index.js";
+import { build, DEFAULT_PAGE_TABLES, FLAGS, headerRows, parseConsole, parseHeader, readSlots } from "../../toolchain/purgatory/index.js";
 import type { Build } from "../../toolchain/purgatory/index.js";
 import { gnuAssemble } from "../asm/_gnu.js";
 
@@ -10,7 +10,7 @@ import { gnuAssemble } from "../asm/_gnu.js";
 // change to purgatory-src/, templates/ or the assembler changes this on
 // purpose: check the listing diff in fixtures/default-build/, then update the
 // pin and run `UPDATE_GOLDENS=1 npx vitest run --config test/vitest.config.ts test/purgatory/build.test.ts`.
-const DEFAULT_SHA256 = "11464c7f4a445fe3907072dfe93ab3a2d2ea6a7bee6c2e2f19ea0e3541075431";
+const DEFAULT_SHA256 = "96ccbac7c784f8af69f5be870a35bbbbacb044a17d28ea0b0c0532687cc130a8";
 
 const GOLDEN = "test/purgatory/fixtures/default-build";
 
@@ -75,6 +75,22 @@ describe("build", () => {
     expect(labels.get("purgatory_digest")!).toBeGreaterThanOrEqual(h.code_end);
   });
 
+  it("builds the fast path on by default, and sets flags no_mmu / no_crypto from the options", async () => {
+    expect(readSlots(def.blob).flags).toBe(0);
+    expect(readSlots((await build({ mmu: false })).blob).flags).toBe(FLAGS.no_mmu);
+    expect(readSlots((await build({ crypto: false })).blob).flags).toBe(FLAGS.no_crypto);
+    expect(readSlots((await build({ mmu: false, crypto: false })).blob).flags).toBe(FLAGS.no_mmu | FLAGS.no_crypto);
+  });
+
+  it("reports memsz: the blob (whole pages) and the page-table pool, which pageTables sizes", async () => {
+    expect(def.memsz).toBe(BigInt(def.blob.length + DEFAULT_PAGE_TABLES * 4096));
+    expect(def.memsz).toBe(BigInt(def.header.mem_size));
+    const small = await build({ pageTables: 4 });
+    expect(small.blob).toHaveLength(def.blob.length);
+    expect(small.memsz).toBe(BigInt(def.blob.length + 4 * 4096));
+    expect((await build({ pageTables: 0 })).memsz).toBe(BigInt(def.blob.length));
+  });
+
   it("writes the options into the initial slots and sizes the region table", async () => {
     const b = await build({ regions: 32, console: parseConsole("8250@0x1c28000,shift=2"), policy: "reset" });
     expect(b.header.region_capacity).toBe(32);
@@ -87,6 +103,9 @@ describe("build", () => {
     ["16.5 regions", { regions: 16.5 }, "BAD_REGIONS"],
     ["a misaligned PL011", { console: { kind: "pl011", base: 0x9000002n, shift: 0 } }, "MISALIGNED"],
     ["an unknown policy", { policy: "explode" }, "BAD_POLICY"],
+    ["-1 page tables", { pageTables: -1 }, "BAD_PAGE_TABLES"],
+    ["4097 page tables", { pageTables: 4097 }, "BAD_PAGE_TABLES"],
+    ["2.5 page tables", { pageTables: 2.5 }, "BAD_PAGE_TABLES"],
   ] as const)("refuses %s", async (_what, options, code) => {
     await expect(build(options as Parameters<typeof build>[0])).rejects.toMatchObject({ code });
   });

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
-import { build, parseHeader, patch, readSlots, regionOf } from "../../toolchain/purgatory/index.js";
+import { build, flagNames, parseHeader, patch, readSlots, regionOf } from "../../toolchain/purgatory/index.js";
 import type { PatchValues, Region } from "../../toolchain/purgatory/index.js";
 import { sha256hex } from "./_scene.js";
 
@@ -51,6 +51,17 @@ describe("patch", () => {
     expect(blob).toEqual(before);
   });
 
+  it.each([
+    [1, ["no_mmu"]],
+    [2, ["no_crypto"]],
+    [3, ["no_mmu", "no_crypto"]],
+  ] as const)("sets flags %i, which flagNames reads as %j", (flags, names) => {
+    const out = patch(blob, { flags });
+    expect(readSlots(out).flags).toBe(flags);
+    expect(flagNames(readSlots(out).flags)).toEqual(names);
+    expect(readSlots(patch(out, { flags: 0 })).flags).toBe(0);
+  });
+
   it("changes only what it is given", () => {
     const once = patch(blob, { kernel_entry: 0x1000n, regions: [region(0x2000n, 1n)] });
     expect(readSlots(patch(once, { policy: "reset" }))).toMatchObject({ kernel_entry: 0x1000n, policy: "reset", regions: [region(0x2000n, 1n)] });
@@ -93,7 +104,8 @@ describe("patch", () => {
     ["a negative address", { kernel_entry: -4n }, "BAD_VALUE", "kernel_entry"],
     ["an address past 64 bits", { dtb_addr: 1n << 64n }, "BAD_VALUE", "dtb_addr"],
     ["a number where a bigint belongs", { dtb_addr: 8 }, "BAD_VALUE", "dtb_addr"],
-    ["flags (reserved)", { flags: 1 }, "RESERVED", "flags"],
+    ["a reserved flag bit", { flags: 4 }, "RESERVED", "flags"],
+    ["a negative flags value", { flags: -1 }, "RESERVED", "flags"],
     ["an unknown policy", { policy: "explode" }, "BAD_VALUE", "policy"],
     ["an unknown console kind", { console_kind: "vga" }, "BAD_CONSOLE", "console"],
     ["a shift on a PL011", { console_shift: 2 }, "BAD_CONSOLE", "console"],

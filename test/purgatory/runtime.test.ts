@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { hex64 } from "../../toolchain/bytes/index.js";
-import { build, parseConsole, parseHeader, patch, regionOf } from "../../toolchain/purgatory/index.js";
+import { build, FLAGS, parseConsole, parseHeader, patch, regionOf } from "../../toolchain/purgatory/index.js";
 import { describeRun, runBareMetal, runCounted } from "../../toolchain/qemu/index.js";
 import type { BareMetalResult } from "../../toolchain/qemu/index.js";
-import { boot, bootRun, dataImages, DTB_AT, KERNEL_AT, PURGATORY_AT, scene, sha256hex, standinReport } from "./_scene.js";
-import type { Scene } from "./_scene.js";
+import { boot, bootRun, dataImages, DTB_AT, hideSha2Shim, KERNEL_AT, PURGATORY_AT, scene, sha256hex, standinReport } from "./_scene.js";
+import type { Scene, StandinReport } from "./_scene.js";
 
 // The purgatory's run-time behaviour (purgatory-src/*.S through
 // templates/purgatory.S) on an emulated CPU: QEMU virt, cortex-a57, TCG, no
@@ -15,47 +15,80 @@ const EL1 = "virt" as const;
 const EL2 = "virt,virtualization=on" as const;
 
 let s: Scene;
+/** What the stand-in kernel sees at each EL when the purgatory changes no system register (flags no_mmu | no_crypto). */
+const untouched = new Map<string, StandinReport>();
 beforeAll(async () => {
   s = await scene({ policy: "reset" });
+  for (const machine of [EL1, EL2]) {
+    const r = await boot(s, { machine, blob: patch(s.blob, { flags: FLAGS.no_mmu | FLAGS.no_crypto }) });
+    untouched.set(machine, standinReport(r.console)!);
+  }
 });
+
+// The four paths a CPU with the SHA-256 instructions can take, by flags.
+const PATHS = [
+  { flags: 0, name: "no flags", line: "with the SHA-256 instructions, caches on" },
+  { flags: FLAGS.no_mmu, name: "flag no_mmu", line: "with the SHA-256 instructions, caches off" },
+  { flags: FLAGS.no_crypto, name: "flag no_crypto", line: "with scalar SHA-256, caches on" },
+  { flags: FLAGS.no_mmu | FLAGS.no_crypto, name: "flags no_mmu, no_crypto", line: "with scalar SHA-256, caches off" },
+] as const;
+const MATRIX = [EL1, EL2].flatMap((machine) => PATHS.map((p) => ({ machine, ...p, el: machine === EL1 ? 1n : 2n })));
 
 /** Asserts with the console in the message, so a failing run shows what it printed. */
 function expectRun(r: BareMetalResult, ok: boolean, what: string): void {
   expect(ok, `${what}\n${describeRun(r)}`).toBe(true);
 }
 
-function expectKernelEntered(r: BareMetalResult, el: bigint): void {
+function expectKernelEntered(r: BareMetalResult, el: bigint, line = "with the SHA-256 instructions, caches on"): void {
   const rep = standinReport(r.console);
   expectRun(r, rep !== undefined && !r.timedOut && r.exitCode === 0, "the stand-in kernel must run and power off");
-  expect(r.console).toContain(`purgatory: verifying ${s.regions.length} regions\r\n`);
+  expect(r.console).toContain(`purgatory: verifying ${s.regions.length} regions ${line}\r\n`);
   expect(r.console).toContain(`purgatory: ok, entering kernel at ${hex64(KERNEL_AT)} with dtb at ${hex64(DTB_AT)}\r\n`);
   expect(rep).toMatchObject({ x0: DTB_AT, x1: 0n, x2: 0n, x3: 0n, el });
   expect(rep!.sctlr & 1n).toBe(0n); // SCTLR.M: MMU off
   expect(rep!.sctlr & 4n).toBe(0n); // SCTLR.C: data cache off
   expect(rep!.daif).toBe(0x3c0n); // D, A, I, F masked
+  // SCTLR, TCR, MAIR, TTBR0 and the FP/SIMD trap control as the purgatory found them.
+  expect(rep).toEqual({ ...untouched.get(el === 1n ? EL1 : EL2), x0: DTB_AT, x1: 0n, x2: 0n, x3: 0n });
 }
 
-describe("purgatory at run time (QEMU virt, cortex-a57)", () => {
-  it("verifies every region and enters the kernel at EL1 with x0 = DTB, x1..x3 = 0, MMU and D-cache off", async () => {
-    expectKernelEntered(await boot(s, { machine: EL1 }), 1n);
+describe.each(MATRIX)("purgatory at EL$el, $name: $line", ({ machine, flags, line, el }) => {
+  it("verifies every region, says which path it took, and enters the kernel as booting.rst wants it", async () => {
+    expectKernelEntered(await boot(s, { machine, blob: patch(s.blob, { flags }) }), el, line);
   }, 60_000);
 
-  it("does the same at EL2 (virtualization=on)", async () => {
-    expectKernelEntered(await boot(s, { machine: EL2 }), 2n);
-  }, 60_000);
-
-  it("runs the same bytes at another load address (position-independent)", async () => {
-    expectKernelEntered(await boot(s, { machine: EL1, at: 0x4f00_1230n }), 1n);
+  it("stops on a flipped byte, names the region and both digests, and resets through PSCI", async () => {
+    const i = s.regions.findIndex((x) => x.start === 0x4500_0001n); // the 4 MiB region at an odd address
+    const img = s.data.find((d) => d.addr === 0x4500_0001n)!;
+    const bytes = img.bytes.slice();
+    bytes[3 * 1024 * 1024 + 5]! ^= 0x20;
+    const r = await boot(s, { machine, blob: patch(s.blob, { flags }), replace: { addr: img.addr, bytes } });
+    expect(r.console).toContain(`purgatory: verifying ${s.regions.length} regions ${line}\r\n`);
+    expectMismatch(r, i, bytes);
   }, 60_000);
 
   it("makes only naturally aligned data accesses, also on regions at odd addresses (counted by a QEMU plugin)", async () => {
-    for (const machine of [EL1, EL2]) {
-      const { result, counts } = await runCounted(bootRun(s, { machine }), PURGATORY_AT, PURGATORY_AT + BigInt(s.blob.length));
-      expectKernelEntered(result, machine === EL1 ? 1n : 2n);
-      expect(counts.accesses).toBeGreaterThan(1_000_000n); // the 4 MiB region at an odd address was read
-      expect(counts.unaligned).toBe(0n);
-    }
-  }, 120_000);
+    const blob = patch(s.blob, { flags });
+    const { result, counts } = await runCounted(bootRun(s, { machine, blob }), PURGATORY_AT, PURGATORY_AT + BigInt(blob.length));
+    expectKernelEntered(result, el, line);
+    expect(counts.accesses).toBeGreaterThan(100_000n); // the 4 MiB region at an odd address was read
+    expect(counts.unaligned).toBe(0n);
+  }, 60_000);
+});
+
+describe("purgatory at run time (QEMU virt, cortex-a57)", () => {
+  it("runs the same bytes at another load address, not page-aligned (position-independent)", async () => {
+    expectKernelEntered(await boot(s, { machine: EL1, at: 0x4f00_1230n }), 1n);
+  }, 60_000);
+
+  it("takes the scalar SHA-256 on a CPU without the SHA-256 instructions (ID_AA64ISAR0_EL1.SHA2 = 0 under a stand-in hypervisor)", async () => {
+    const shim = await hideSha2Shim(PURGATORY_AT);
+    expectKernelEntered(await boot(s, { machine: EL2, shim }), 1n, "with scalar SHA-256, caches on");
+    const bytes = s.kernel.slice();
+    bytes[8]! ^= 0x04;
+    const r = await boot(s, { machine: EL2, shim, replace: { addr: KERNEL_AT, bytes } });
+    expectMismatch(r, s.regions.findIndex((x) => x.start === KERNEL_AT), bytes);
+  }, 60_000);
 
   it("enters the kernel silently with console none", async () => {
     const r = await boot(s, { machine: EL1, blob: patch(s.blob, { console_kind: "none" }) });
@@ -137,7 +170,11 @@ describe("purgatory console on an 8250-style UART (QEMU raspi3b mini UART, shift
   it("prints the progress lines through the 8250 path", async () => {
     const r = await raspi(false);
     expectRun(r, r.stopped, "the purgatory must reach the kernel jump");
-    expect(r.console).toBe("purgatory: verifying 1 regions\r\npurgatory: ok, entering kernel at 0x0000000000200000 with dtb at 0x0000000000300000\r\n");
+    expect(r.console).toBe(
+      "purgatory: caches stay off: not at EL1 or EL2\r\n" + // raspi3b starts at EL3
+        "purgatory: verifying 1 regions with the SHA-256 instructions, caches off\r\n" +
+        "purgatory: ok, entering kernel at 0x0000000000200000 with dtb at 0x0000000000300000\r\n",
+    );
   }, 60_000);
 
   it("prints a mismatch report through the 8250 path", async () => {

@@ -4,9 +4,11 @@ import { expandTemplateFile } from "../../toolchain/purgatory/index.js";
 import { describeRun, runBareMetal } from "../../toolchain/qemu/index.js";
 import { pseudoRandom, sha256hex } from "./_scene.js";
 
-// purgatory-src/sha256.S run on the emulated CPU (QEMU virt, cortex-a57, EL1,
-// MMU off) against node:crypto, through templates/sha256-harness.S: one QEMU
-// run hashes a whole batch of messages and prints one digest per line.
+// The two SHA-256 routines, purgatory-src/sha256.S (scalar) and sha256-ce.S
+// (the SHA-256 instructions), run on the emulated CPU (QEMU virt, cortex-a57,
+// EL1, MMU off: Device memory) against node:crypto, through
+// templates/sha256-harness.S: one QEMU run hashes a whole batch of messages
+// and prints one digest per line.
 
 const HARNESS_AT = 0x4020_0000n;
 const TABLE_AT = 0x4100_0000n;
@@ -33,8 +35,10 @@ function batch(messages: readonly Uint8Array[]): { table: Uint8Array; data: Uint
   return { table, data };
 }
 
-async function hashOnCpu(messages: readonly Uint8Array[]): Promise<string[]> {
-  const harness = await (await getAssembler()).assemble(expandTemplateFile("sha256-harness.S", { table: TABLE_AT }), { address: HARNESS_AT });
+type Routine = "sha256" | "sha256_ce";
+
+async function hashOnCpu(routine: Routine, messages: readonly Uint8Array[]): Promise<string[]> {
+  const harness = await (await getAssembler()).assemble(expandTemplateFile("sha256-harness.S", { table: TABLE_AT, routine }), { address: HARNESS_AT });
   const { table, data } = batch(messages);
   const r = await runBareMetal({
     machine: "virt",
@@ -51,7 +55,7 @@ async function hashOnCpu(messages: readonly Uint8Array[]): Promise<string[]> {
   return lines.slice(0, -2);
 }
 
-describe("sha256 (purgatory-src/sha256.S) on QEMU", () => {
+describe.each(["sha256", "sha256_ce"] as const)("%s on QEMU", (routine) => {
   it("matches node:crypto on 1,000+ messages: every length 0..300, the padding boundaries, random lengths and alignments", async () => {
     const lengths: number[] = [];
     for (let n = 0; n <= 300; n++) lengths.push(n);
@@ -59,13 +63,13 @@ describe("sha256 (purgatory-src/sha256.S) on QEMU", () => {
     const rnd = pseudoRandom(4 * 1000, 0x5eed);
     for (let i = 0; lengths.length < 1100; i++) lengths.push(((rnd[i * 2]! << 8) | rnd[i * 2 + 1]!) % 2048);
     const messages = lengths.map((n, i) => pseudoRandom(n, i + 1));
-    const got = await hashOnCpu(messages);
+    const got = await hashOnCpu(routine, messages);
     expect(got).toHaveLength(messages.length);
     for (const [i, m] of messages.entries()) expect(got[i], `message ${i}, ${m.length} bytes`).toBe(sha256hex(m));
   }, 120_000);
 
   it("matches node:crypto on multi-MiB inputs, aligned and not", async () => {
     const messages = [pseudoRandom(3 * 1024 * 1024, 7), pseudoRandom(5 * 1024 * 1024 + 61, 8), new Uint8Array(2 * 1024 * 1024)];
-    expect(await hashOnCpu(messages)).toEqual(messages.map(sha256hex));
+    expect(await hashOnCpu(routine, messages)).toEqual(messages.map(sha256hex));
   }, 120_000);
 });

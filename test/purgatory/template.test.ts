@@ -35,7 +35,7 @@ describe("expandTemplate", () => {
 describe("expandTemplateFile", () => {
   it("reads templates/ from the repository root found above the module", () => {
     expect(existsSync(join(ROOT, "templates", "purgatory.S"))).toBe(true);
-    const out = expandTemplateFile("sha256-harness.S", { table: 0x41000000n });
+    const out = expandTemplateFile("sha256-harness.S", { table: 0x41000000n, routine: "sha256_ce" });
     expect(out[0]?.file).toBe("templates/sha256-harness.S");
     expect(out.some((l) => l.text.includes(".quad\t0x41000000"))).toBe(true);
   });

@@ -7,7 +7,8 @@ import type { SourceLine, Statement } from "./source.js";
  * Keystone you can trust: every assembly is checked statement by statement.
  *
  * The program is given to Keystone with a hidden label before each statement
- * and, after the last one, a table of `.word label - start` entries. The table
+ * and, after the last one, a table of `.word label - start` entries (in
+ * windows of statements, one call each, for large programs). The table
  * tells where Keystone placed every statement; each statement's size must
  * then equal the model from `source.ts` (4 bytes per instruction, counted
  * data, alignment padding). A statement that Keystone dropped or mis-sized is
@@ -65,20 +66,35 @@ export class Assembler {
     const stmts = parseSource(lines);
     const n = stmts.length;
     const mark = (i: number): string => `${RESERVED_PREFIX}s${i}`;
-    const body = stmts.map((s, i) => `${mark(i)}:\n${s.text}`);
-    const table = Array.from({ length: n + 1 }, (_, i) => `.word ${mark(i)} - ${mark(0)}`);
-    const program = [...body, `${mark(n)}:`, ...table].join("\n");
+    const start = `${RESERVED_PREFIX}start`;
 
+    // The table is built in windows of statements, one Keystone call each:
+    // keystone-wasm runs out of memory (a trap) on a table of ~1,800
+    // `label - label` entries. The marks emit nothing, so every call must
+    // give the same bytes before its table.
     let out: Uint8Array | undefined;
-    try {
-      out = await this.engine.assemble(program, address);
-    } catch (e) {
-      if (!(e instanceof KeystoneFailure)) throw e;
+    const offsets: number[] = [];
+    for (let a = 0; a <= n; a += TABLE_WINDOW) {
+      const b = Math.min(a + TABLE_WINDOW, n + 1);
+      const body = stmts.map((s, i) => (i >= a && i < b ? `${mark(i)}:\n${s.text}` : s.text));
+      const table = Array.from({ length: b - a }, (_, k) => `.word ${mark(a + k)} - ${start}`);
+      const program = [`${start}:`, ...body, ...(b > n ? [`${mark(n)}:`] : []), ...table].join("\n");
+      let got: Uint8Array | undefined;
+      try {
+        got = await this.engine.assemble(program, address);
+      } catch (e) {
+        if (!(e instanceof KeystoneFailure)) throw e;
+      }
+      const tableAt = got === undefined ? -1 : got.length - 4 * (b - a);
+      if (got === undefined || tableAt < 0 || (out !== undefined && !sameBytes(out, got.subarray(0, tableAt)))) {
+        out = undefined;
+        break;
+      }
+      out ??= got.slice(0, tableAt);
+      const view = new DataView(got.buffer, got.byteOffset + tableAt, 4 * (b - a));
+      for (let k = 0; k < b - a; k++) offsets.push(view.getUint32(4 * k, true));
     }
-    const tableAt = out === undefined ? -1 : out.length - 4 * (n + 1);
-    const view = out && new DataView(out.buffer, out.byteOffset, out.byteLength);
-    const offsets = view && tableAt >= 0 ? Array.from({ length: n + 1 }, (_, i) => view.getUint32(tableAt + 4 * i, true)) : [];
-    if (out === undefined || offsets[n] !== tableAt || offsets[0] !== 0) {
+    if (out === undefined || offsets.length !== n + 1 || offsets[n] !== out.length || offsets[0] !== 0) {
       // Keystone failed, or stopped short (it silently ignores the rest of the input after some lines).
       throw await this.locate(stmts, address);
     }
@@ -101,7 +117,7 @@ export class Assembler {
       placed.push({ statement: s, offset: at, size });
       at = next;
     }
-    return { bytes: out.slice(0, tableAt), address, statements: placed, labels };
+    return { bytes: out, address, statements: placed, labels };
   }
 
   /**
@@ -145,6 +161,13 @@ export class Assembler {
       dropped ? "Keystone dropped this statement without an error; rewrite it" : undefined,
     );
   }
+}
+
+/** Statements per statement-table window (see `assemble`). */
+const TABLE_WINDOW = 800;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Bytes a statement must emit when it starts at absolute address `at`. */

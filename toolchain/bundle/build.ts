@@ -104,7 +104,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
     ...(o.initrd !== null ? { initrd: { bufsz: BigInt(initrdSize) } } : {}),
     dtb: { bufsz: BigInt(dtbSize) },
     ...(elf !== null ? { elfcorehdr: { bufsz: BigInt(elf.bytes.length) } } : {}),
-    purgatory: { bufsz: BigInt(purg.blob.length) },
+    purgatory: { bufsz: BigInt(purg.blob.length), memsz: purg.memsz },
   });
   const at = (role: Role): bigint => {
     const s = plan.segments.find((x) => x.role === role);

@@ -5,7 +5,7 @@ import { InputError, hex } from "../bytes/index.js";
 import { checkVmcoreHeader } from "../elf/index.js";
 import { cellsFor, decodeAddrRanges, decodeU64, getProperty, parseFdt } from "../fdt/index.js";
 import { checkLoad } from "../layout/index.js";
-import { readSlots } from "../purgatory/index.js";
+import { parseHeader, readSlots } from "../purgatory/index.js";
 import { parseManifest, type Manifest } from "./manifest.js";
 import { decodeSegmentTable } from "./table.js";
 
@@ -92,6 +92,10 @@ function checkPurgatory(m: Manifest, files: ReadonlyMap<string, Uint8Array>, add
   const p = m.segments.find((s) => s.role === "purgatory")!;
   add("purgatory: entry", m.entry === p.mem, `entry ${hex(m.entry)}, purgatory at ${hex(p.mem)}`);
   try {
+    // The purgatory builds its page tables past the blob, up to the header's
+    // mem_size: a segment smaller than that would let it write memory that is not its own.
+    const memSize = BigInt(parseHeader(blob).mem_size);
+    add("purgatory: memsz", p.memsz >= memSize, `segment memsz ${hex(p.memsz)}, the purgatory uses ${hex(memSize)}`);
     const slots = readSlots(blob);
     add("purgatory: kernel_entry", slots.kernel_entry === m.kernelEntry, `slot ${hex(slots.kernel_entry)}, manifest ${hex(m.kernelEntry)}`);
     add("purgatory: dtb_addr", slots.dtb_addr === m.dtbAddress, `slot ${hex(slots.dtb_addr)}, manifest ${hex(m.dtbAddress)}`);

@@ -3,7 +3,7 @@ import type { Argv, CommandModule } from "yargs";
 import { hex, hex64 } from "../bytes/index.js";
 import { disassemble } from "../asm/index.js";
 import type { DisasmLine } from "../asm/index.js";
-import { formatConsole, headerRows, parseHeader, readSlots, slotMap } from "../purgatory/index.js";
+import { flagNames, formatConsole, headerRows, parseHeader, readSlots, slotMap } from "../purgatory/index.js";
 import type { HeaderRow, SlotMap, SlotValues } from "../purgatory/index.js";
 import { readInput } from "./_files.js";
 import { report, run } from "./_run.js";
@@ -66,7 +66,7 @@ function text(r: Report): string {
   const m = r.slotMap.slots;
   const s = r.slots;
   const lines = [
-    `${r.file}: purgatory ABI ${r.slotMap.abi}, ${r.size} bytes, sha256 ${r.sha256}`,
+    `${r.file}: purgatory ABI ${r.slotMap.abi}, ${r.size} bytes (memsz ${r.slotMap.memsz}), sha256 ${r.sha256}`,
     "header:",
     ...r.header.map((f) => `  ${hex(f.offset).padEnd(5)} ${f.field.padEnd(21)} ${f.value.padEnd(11)} ${f.note}`),
     "slots:",
@@ -76,7 +76,7 @@ function text(r: Report): string {
     `  console_kind  ${at(m.console_kind.offset)} ${s.console_kind}`,
     `  console_shift ${at(m.console_shift.offset)} ${s.console_shift}   (console ${formatConsole({ kind: s.console_kind, base: s.console_base, shift: s.console_shift })})`,
     `  policy        ${at(m.policy.offset)} ${s.policy}`,
-    `  flags         ${at(m.flags.offset)} ${hex(s.flags)}`,
+    `  flags         ${at(m.flags.offset)} ${hex(s.flags)}${s.flags === 0 ? "   (fast path)" : `   (${flagNames(s.flags).join(", ")})`}`,
     `  region_count  ${at(m.region_count.offset)} ${s.regions.length} of ${r.slotMap.regions.capacity}`,
     `  regions       ${at(r.slotMap.regions.offset)} ${r.slotMap.regions.stride} bytes each, hashed in this order:`,
     ...s.regions.map(

@@ -2,25 +2,34 @@ import { decodeLayout, defineLayout, fieldWidth, hex, InputError } from "../byte
 import type { Record_ } from "../bytes/index.js";
 
 /**
- * The purgatory ABI, version 1: what any loader, in any language, needs to
+ * The purgatory ABI, version 2: what any loader, in any language, needs to
  * find and fill the slots from the bytes alone.
  *
  * The blob starts with a header (below): a branch to the entry, the magic
- * "PURGATRY", the ABI version, the blob size, and the offset of every slot.
- * Slots are little-endian and naturally aligned. templates/purgatory.S lays
- * the header out; `parseHeader` checks every field before anything uses it.
+ * "PURGATRY", the ABI version, the blob size, the memory it uses, and the
+ * offset of every slot. Slots are little-endian and naturally aligned.
+ * templates/purgatory.S lays the header out; `parseHeader` checks every field
+ * before anything uses it.
+ *
+ * Memory: the purgatory uses `mem_size` bytes from its load address: the blob
+ * (`blob_size` bytes, whole 4 KiB pages), then the pool its page tables are
+ * built in. A loader gives the segment memsz >= mem_size (kexec zero-fills
+ * memsz past bufsz; the purgatory does not rely on that) and places it on a
+ * 4 KiB boundary, as kexec segments are.
  *
  * Region table: `region_capacity` entries of 48 bytes, of which the first
  * `region_count` are used, sorted by start address (the order they are hashed
  * in). An entry's length is the segment's bufsz, and its SHA-256 is the digest
  * of exactly those bytes, i.e. `sha256sum` of the segment file.
  *
- * Room for the fast path (not built yet): the `flags` slot is reserved for it
- * (SHA-256 instructions chosen at run time from ID_AA64ISAR0_EL1.SHA2, and an
- * MMU-on identity-mapped hashing phase); ABI 1 requires it to be 0.
+ * Flags (ABI 2): the fast path is on unless a flag turns part of it off.
+ * `FLAGS.no_mmu` hashes with the MMU and caches off (for platforms where an
+ * identity map is unwise); `FLAGS.no_crypto` uses the scalar SHA-256 even on
+ * a CPU with the SHA-256 instructions (ID_AA64ISAR0_EL1.SHA2). Other bits
+ * must be 0. ABI 1 had no mem_size (0x4c was reserved) and flags had to be 0.
  */
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 export const MAGIC = "PURGATRY";
 export const REGION_ENTRY_SIZE = 48;
 /** The kernel takes at most 16 segments (KEXEC_SEGMENT_MAX), so a table never needs fewer entries. */
@@ -31,7 +40,7 @@ export const HEADER = defineLayout("purgatory header", 0x50, [
   { name: "code0", offset: 0x00, kind: "u32LE", note: "b <entry>: a loader may jump to offset 0" },
   { name: "abi_version", offset: 0x04, kind: "u32LE", note: "ABI_VERSION" },
   { name: "magic", offset: 0x08, kind: "bytes", size: 8, note: '"PURGATRY"' },
-  { name: "blob_size", offset: 0x10, kind: "u32LE", note: "bytes, the zeroed stack included" },
+  { name: "blob_size", offset: 0x10, kind: "u32LE", note: "bytes, whole 4 KiB pages, the zeroed stack included" },
   { name: "header_size", offset: 0x14, kind: "u32LE", note: "0x50" },
   { name: "code_start", offset: 0x18, kind: "u32LE", note: "offset of the entry, the first instruction" },
   { name: "code_end", offset: 0x1c, kind: "u32LE", note: "end of the instructions; data follows" },
@@ -46,7 +55,7 @@ export const HEADER = defineLayout("purgatory header", 0x50, [
   { name: "regions_offset", offset: 0x40, kind: "u32LE", note: "slot regions (table)" },
   { name: "region_capacity", offset: 0x44, kind: "u32LE", note: "entries in the region table" },
   { name: "region_entry_size", offset: 0x48, kind: "u32LE", note: "48" },
-  { name: "reserved", offset: 0x4c, kind: "u32LE", note: "0" },
+  { name: "mem_size", offset: 0x4c, kind: "u32LE", note: "bytes used from the load address: the blob, then the page-table pool" },
 ]);
 
 export type Header = Record_<typeof HEADER.fields>;
@@ -61,6 +70,11 @@ export type ConsoleKind = "none" | "pl011" | "8250";
 export const CONSOLE_KINDS: Readonly<Record<ConsoleKind, number>> = { none: 0, pl011: 1, "8250": 2 };
 export type Policy = "spin" | "reset";
 export const POLICIES: Readonly<Record<Policy, number>> = { spin: 0, reset: 1 };
+export type FlagName = "no_mmu" | "no_crypto";
+/** The bits of the flags slot. */
+export const FLAGS: Readonly<Record<FlagName, number>> = { no_mmu: 1, no_crypto: 2 };
+/** Bytes per page table in the pool (4 KiB granule). */
+export const PAGE_TABLE_SIZE = 4096;
 
 /** The scalar slots: name, the header field holding its offset, and its width. */
 export const SCALAR_SLOTS = [
@@ -70,7 +84,7 @@ export const SCALAR_SLOTS = [
   { name: "console_kind", field: "console_kind_offset", kind: "u32LE", note: "0 none, 1 pl011, 2 8250" },
   { name: "console_shift", field: "console_shift_offset", kind: "u32LE", note: "8250 register shift: 0 or 2" },
   { name: "policy", field: "policy_offset", kind: "u32LE", note: "on a mismatch: 0 spin, 1 reset (PSCI SYSTEM_RESET)" },
-  { name: "flags", field: "flags_offset", kind: "u32LE", note: "reserved for the fast path; must be 0" },
+  { name: "flags", field: "flags_offset", kind: "u32LE", note: "bit 0 no_mmu: caches off while hashing; bit 1 no_crypto: scalar SHA-256" },
   { name: "region_count", field: "region_count_offset", kind: "u32LE", note: "used entries of regions" },
 ] as const;
 
@@ -105,6 +119,10 @@ export function parseHeader(blob: Uint8Array): Header {
   if (h.header_size !== HEADER.size) bad("header_size", `is ${hex(h.header_size)}, expected ${hex(HEADER.size)}`);
   if (h.region_entry_size !== REGION_ENTRY_SIZE) bad("region_entry_size", `is ${h.region_entry_size}, expected ${REGION_ENTRY_SIZE}`);
   if (h.region_capacity < 1 || h.region_capacity > MAX_REGIONS) bad("region_capacity", `${h.region_capacity} is outside 1..${MAX_REGIONS}`);
+  if (h.blob_size % PAGE_TABLE_SIZE !== 0) bad("blob_size", `${hex(h.blob_size)} is not a whole number of 4 KiB pages`);
+  if (h.mem_size < h.blob_size || (h.mem_size - h.blob_size) % PAGE_TABLE_SIZE !== 0) {
+    bad("mem_size", `${hex(h.mem_size)} is not the blob size ${hex(h.blob_size)} plus whole 4 KiB page tables`);
+  }
   if (!(h.code_start >= HEADER.size && h.code_start <= h.code_end && h.code_end <= blob.length && h.code_start % 4 === 0 && h.code_end % 4 === 0)) {
     bad("code_start", `${hex(h.code_start)}..${hex(h.code_end)} is not a word-aligned range inside the blob`);
   }
@@ -143,6 +161,8 @@ export interface SlotMap {
   readonly abi: number;
   readonly magic: string;
   readonly size: number;
+  /** Bytes of memory the purgatory uses from its load address (the segment's memsz at least). */
+  readonly memsz: number;
   /** Offset to jump to (the header's first word branches to the code). */
   readonly entry: number;
   readonly code: { readonly start: number; readonly end: number };
@@ -156,6 +176,7 @@ export interface SlotMap {
   readonly values: {
     readonly console_kind: Readonly<Record<ConsoleKind, number>>;
     readonly policy: Readonly<Record<Policy, number>>;
+    readonly flags: Readonly<Record<FlagName, number>>;
   };
 }
 
@@ -171,11 +192,12 @@ export function slotMap(h: Header): SlotMap {
     abi: h.abi_version,
     magic: MAGIC,
     size: h.blob_size,
+    memsz: h.mem_size,
     entry: 0,
     code: { start: h.code_start, end: h.code_end },
     slots,
     regions: { offset: h.regions_offset, capacity: h.region_capacity, stride: h.region_entry_size, fields },
-    values: { console_kind: CONSOLE_KINDS, policy: POLICIES },
+    values: { console_kind: CONSOLE_KINDS, policy: POLICIES, flags: FLAGS },
   };
 }
 

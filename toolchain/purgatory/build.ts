@@ -2,10 +2,24 @@ import { createHash } from "node:crypto";
 import { hex, InputError } from "../bytes/index.js";
 import { getAssembler } from "../asm/index.js";
 import type { Assembly, SourceLine } from "../asm/index.js";
-import { CONSOLE_KINDS, DEFAULT_CONSOLE, MAX_REGIONS, MIN_REGIONS, parseHeader, POLICIES, REGION_ENTRY_SIZE, SCALAR_SLOTS, slotMap } from "./abi.js";
+import {
+  CONSOLE_KINDS, DEFAULT_CONSOLE, FLAGS, MAX_REGIONS, MIN_REGIONS, PAGE_TABLE_SIZE, parseHeader, POLICIES, REGION_ENTRY_SIZE, SCALAR_SLOTS, slotMap,
+} from "./abi.js";
 import type { Console, Header, Policy, SlotMap } from "./abi.js";
 import { checkConsole } from "./patch.js";
 import { expandTemplateFile } from "./template.js";
+
+/**
+ * Page tables in the pool by default (4 KiB each, 128 KiB). The identity map
+ * takes a level-0 table, a level-1 table per 512 GiB span, a level-2 table per
+ * 1 GiB and a level-3 table per 2 MiB that a range starts or ends inside of.
+ * A kexec load's segments lie within a few GiB and need about 10-15; 16
+ * regions scattered over separate GiBs could need up to 2 + 4 × 17 = 70. A
+ * map that needs more than the pool holds makes the purgatory hash with the
+ * caches off, and say so on the console.
+ */
+export const DEFAULT_PAGE_TABLES = 32;
+export const MAX_PAGE_TABLES = 4096;
 
 /** What `build` makes the purgatory from; every field has a default. */
 export interface BuildOptions {
@@ -15,6 +29,12 @@ export interface BuildOptions {
   readonly console?: Console;
   /** Initial failure policy (default "spin", as kexec-tools does). */
   readonly policy?: Policy;
+  /** Hash with the MMU and caches on when the map can be built (default true; false sets flag no_mmu). */
+  readonly mmu?: boolean;
+  /** Use the SHA-256 instructions when the CPU has them (default true; false sets flag no_crypto). */
+  readonly crypto?: boolean;
+  /** Page tables (4 KiB each) in the pool past the blob, 0..MAX_PAGE_TABLES (default DEFAULT_PAGE_TABLES). */
+  readonly pageTables?: number;
   /**
    * Address the code is assembled for (default 0). The bytes do not depend on
    * it for any 16-byte-aligned address: the blob is position-independent.
@@ -24,6 +44,8 @@ export interface BuildOptions {
 
 export interface Build {
   readonly blob: Uint8Array;
+  /** Bytes the purgatory uses from its load address, page-table pool included: its segment's memsz (a multiple of 4 KiB). */
+  readonly memsz: bigint;
   readonly header: Header;
   readonly slots: SlotMap;
   /** SHA-256 of the blob, hex. */
@@ -44,11 +66,15 @@ export async function build(options: BuildOptions = {}): Promise<Build> {
   const regions = options.regions ?? MIN_REGIONS;
   const console = options.console ?? DEFAULT_CONSOLE;
   const policy = options.policy ?? "spin";
+  const pageTables = options.pageTables ?? DEFAULT_PAGE_TABLES;
   if (!Number.isInteger(regions) || regions < MIN_REGIONS || regions > MAX_REGIONS) {
     throw new InputError("BAD_REGIONS", `Cannot build a purgatory with ${regions} regions`, "regions", `Use ${MIN_REGIONS}..${MAX_REGIONS}`);
   }
   checkConsole(console, "console");
   if (!(policy in POLICIES)) throw new InputError("BAD_POLICY", `Cannot use failure policy "${String(policy)}"`, "policy", "Use spin or reset");
+  if (!Number.isInteger(pageTables) || pageTables < 0 || pageTables > MAX_PAGE_TABLES) {
+    throw new InputError("BAD_PAGE_TABLES", `Cannot build a purgatory with ${pageTables} page tables`, "pageTables", `Use 0..${MAX_PAGE_TABLES} (0: the MMU always stays off)`);
+  }
 
   const source = expandTemplateFile("purgatory.S", {
     regions,
@@ -57,6 +83,8 @@ export async function build(options: BuildOptions = {}): Promise<Build> {
     console_base: console.base,
     console_shift: console.shift,
     policy: POLICIES[policy],
+    flags: (options.mmu === false ? FLAGS.no_mmu : 0) | (options.crypto === false ? FLAGS.no_crypto : 0),
+    pool_bytes: pageTables * PAGE_TABLE_SIZE,
   });
   const assembler = await getAssembler();
   const asm = await assembler.assemble(source, { address: options.assembleAt ?? 0n });
@@ -71,6 +99,7 @@ export async function build(options: BuildOptions = {}): Promise<Build> {
   }
   return {
     blob,
+    memsz: BigInt(header.mem_size),
     header,
     slots: slotMap(header),
     sha256: createHash("sha256").update(blob).digest("hex"),

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { decodeLayout, encodeLayout, hex, InputError, viewOf } from "../bytes/index.js";
-import { CONSOLE_KINDS, parseHeader, POLICIES, REGION_ENTRY, REGION_ENTRY_SIZE, SCALAR_SLOTS } from "./abi.js";
-import type { Console, ConsoleKind, Policy, ScalarSlotName } from "./abi.js";
+import { CONSOLE_KINDS, FLAGS, parseHeader, POLICIES, REGION_ENTRY, REGION_ENTRY_SIZE, SCALAR_SLOTS } from "./abi.js";
+import type { Console, ConsoleKind, FlagName, Policy, ScalarSlotName } from "./abi.js";
 
 /**
  * Reading and filling the slots of a built purgatory, from the bytes alone
@@ -38,6 +38,11 @@ export type PatchValues = Partial<SlotValues>;
 const PATCHABLE: ReadonlySet<string> = new Set([
   "kernel_entry", "dtb_addr", "console_kind", "console_base", "console_shift", "policy", "flags", "regions",
 ]);
+
+/** The names of the bits set in a flags value, in bit order. */
+export function flagNames(flags: number): FlagName[] {
+  return (Object.keys(FLAGS) as FlagName[]).filter((k) => (flags & FLAGS[k]) !== 0);
+}
 
 /** The region for `bytes` placed at `start`. */
 export function regionOf(start: bigint, bytes: Uint8Array): Region {
@@ -109,8 +114,14 @@ export function patch(blob: Uint8Array, values: PatchValues): Uint8Array {
   }
   checkConsole({ kind: next.console_kind, base: next.console_base, shift: next.console_shift }, "console");
   if (!(next.policy in POLICIES)) throw new InputError("BAD_VALUE", `Cannot patch policy "${String(next.policy)}"`, "policy", "Use spin or reset");
-  if (next.flags !== 0) {
-    throw new InputError("RESERVED", `Cannot patch flags ${String(next.flags)}: they are reserved for the fast path and must be 0 in ABI 1`, "flags");
+  const known = Object.values(FLAGS).reduce((a, b) => a | b, 0);
+  if (!Number.isInteger(next.flags) || next.flags < 0 || (next.flags & ~known) !== 0) {
+    throw new InputError(
+      "RESERVED",
+      `Cannot patch flags ${String(next.flags)}: only ${Object.entries(FLAGS).map(([k, v]) => `${hex(v)} ${k}`).join(", ")} are defined`,
+      "flags",
+      "The other bits are reserved and must be 0",
+    );
   }
   const regions = sortRegions(next.regions, h.region_capacity);
 

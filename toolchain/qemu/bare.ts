@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -44,6 +45,11 @@ export interface BareMetalRun {
   readonly uart?: number;
   /** Extra QEMU arguments (e.g. `-plugin`). */
   readonly extraArgs?: readonly string[];
+  /**
+   * Guest physical memory to read once `until` matches: the CPU is stopped
+   * and each range saved over QMP (`pmemsave`) before QEMU is ended.
+   */
+  readonly dump?: readonly { readonly addr: bigint; readonly size: number }[];
 }
 
 export interface BareMetalResult {
@@ -56,6 +62,8 @@ export interface BareMetalResult {
   readonly stopped: boolean;
   readonly stderr: string;
   readonly args: readonly string[];
+  /** The `dump` ranges, in order, when `until` matched. */
+  readonly dumps?: readonly Uint8Array[];
 }
 
 /** Runs QEMU once; never throws for a guest failure (inspect the result). */
@@ -82,12 +90,15 @@ export async function runBareMetal(run: BareMetalRun): Promise<BareMetalResult> 
       args.push("-device", `loader,file=${f.path.replaceAll(",", ",,")},addr=0x${f.addr.toString(16)},force-raw=on`);
     }
     args.push("-device", `loader,addr=0x${run.entry.toString(16)},cpu-num=0`, ...(run.extraArgs ?? []));
+    const qmp = join(dir, "qmp.sock");
+    if (run.dump !== undefined) args.push("-qmp", `unix:${qmp},server=on,wait=off`);
     return await new Promise<BareMetalResult>((resolve, reject) => {
       const child = spawn(run.qemu ?? "qemu-system-aarch64", args, { stdio: ["ignore", "pipe", "pipe"] });
       let console = "";
       let stderr = "";
       let timedOut = false;
       let stopped = false;
+      let dumps: Uint8Array[] | undefined;
       const timer = setTimeout(() => {
         timedOut = true;
         child.kill("SIGKILL");
@@ -97,7 +108,12 @@ export async function runBareMetal(run: BareMetalRun): Promise<BareMetalResult> 
         console += d;
         if (!stopped && run.until?.(console)) {
           stopped = true;
-          child.kill("SIGKILL");
+          if (run.dump === undefined) child.kill("SIGKILL");
+          else {
+            saveMemory(qmp, run.dump, dir)
+              .then((d) => (dumps = d), (e: Error) => (stderr += `memory dump failed: ${e.message}\n`))
+              .finally(() => child.kill("SIGKILL"));
+          }
         }
       });
       child.stderr.setEncoding("utf8");
@@ -108,11 +124,46 @@ export async function runBareMetal(run: BareMetalRun): Promise<BareMetalResult> 
       });
       child.on("close", (code) => {
         clearTimeout(timer);
-        resolve({ console, exitCode: code, timedOut, stopped, stderr, args });
+        resolve({ console, exitCode: code, timedOut, stopped, stderr, args, ...(dumps ? { dumps } : {}) });
       });
     });
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Stops the CPU and saves each range with QMP `pmemsave` (QEMU's qapi/misc.json), one command at a time. */
+async function saveMemory(socket: string, ranges: readonly { addr: bigint; size: number }[], dir: string): Promise<Uint8Array[]> {
+  const conn = connect(socket);
+  let buffer = "";
+  const waiting: ((reply: { return?: unknown; error?: { desc: string } }) => void)[] = [];
+  conn.setEncoding("utf8");
+  conn.on("data", (d: string) => {
+    buffer += d;
+    for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
+      const msg = JSON.parse(buffer.slice(0, nl)) as { return?: unknown; error?: { desc: string } };
+      buffer = buffer.slice(nl + 1);
+      if ("return" in msg || "error" in msg) waiting.shift()?.(msg);
+    }
+  });
+  const call = (execute: string, args?: object): Promise<void> =>
+    new Promise((resolve, reject) => {
+      waiting.push((m) => (m.error ? reject(new Error(`QMP ${execute}: ${m.error.desc}`)) : resolve()));
+      conn.write(JSON.stringify(args ? { execute, arguments: args } : { execute }) + "\n");
+    });
+  try {
+    await new Promise<void>((resolve, reject) => conn.once("connect", resolve).once("error", reject));
+    await call("qmp_capabilities");
+    await call("stop");
+    const out: Uint8Array[] = [];
+    for (const [i, r] of ranges.entries()) {
+      const file = join(dir, `dump${i}.bin`);
+      await call("pmemsave", { val: Number(r.addr), size: r.size, filename: file });
+      out.push(new Uint8Array(await readFile(file)));
+    }
+    return out;
+  } finally {
+    conn.destroy();
   }
 }
 

@@ -1,8 +1,8 @@
 /** Running code on QEMU: bare-metal runs on an emulated arm64 `virt` machine. */
 export { describeRun, runBareMetal } from "./bare.js";
 export type { BareMetalResult, BareMetalRun, Image } from "./bare.js";
-export { runCounted } from "./plugin.js";
-export type { Counts } from "./plugin.js";
+export { runCounted, startCounting } from "./plugin.js";
+export type { Counting, Counts } from "./plugin.js";
 export { ConsoleWatch, bootBundle, planBoot, readBundle } from "./boot.js";
 export type { BootMachine, BootOptions, BootResult, Bundle, Outcome, Verdict } from "./boot.js";
 export {

@@ -50,22 +50,47 @@ function buildPlugin(): Promise<string> {
   return built;
 }
 
-/** Runs QEMU with the plugin counting `[start, end)`. */
-export async function runCounted(run: BareMetalRun, start: bigint, end: bigint): Promise<{ result: BareMetalResult; counts: Counts }> {
+/** QEMU arguments that load the plugin, and the counts it leaves once QEMU has exited normally. */
+export interface Counting {
+  /** `-plugin …,start=…,end=… -d plugin -D LOG`: append to QEMU's arguments. */
+  readonly args: readonly string[];
+  /**
+   * The counts. The plugin writes them when QEMU exits on its own or on
+   * SIGTERM; SIGKILL leaves none.
+   * @throws Error when the log holds no counts.
+   */
+  read(stderr?: string): Promise<Counts>;
+  /** Removes the log. */
+  dispose(): Promise<void>;
+}
+
+/** Builds the plugin (once per process) and prepares a run of any QEMU machine counting `[start, end)`. */
+export async function startCounting(start: bigint, end: bigint): Promise<Counting> {
   const so = await buildPlugin();
   const dir = await mkdtemp(join(tmpdir(), "purgatory-count-"));
+  const log = join(dir, "plugin.log");
+  return {
+    args: ["-plugin", `${so},start=0x${start.toString(16)},end=0x${end.toString(16)}`, "-d", "plugin", "-D", log],
+    async read(stderr = "") {
+      const text = existsSync(log) ? await readFile(log, "utf8") : "";
+      const field = (name: string): bigint => {
+        const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
+        if (!m) throw new Error(`The QEMU plugin reported no ${name} (log: ${JSON.stringify(text)}; stderr: ${stderr})`);
+        return BigInt(m[1] ?? "0");
+      };
+      return { icount: field("icount"), accesses: field("accesses"), unaligned: field("unaligned") };
+    },
+    dispose: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Runs QEMU with the plugin counting `[start, end)`. */
+export async function runCounted(run: BareMetalRun, start: bigint, end: bigint): Promise<{ result: BareMetalResult; counts: Counts }> {
+  const counting = await startCounting(start, end);
   try {
-    const log = join(dir, "plugin.log");
-    const plugin = `${so},start=0x${start.toString(16)},end=0x${end.toString(16)}`;
-    const result = await runBareMetal({ ...run, extraArgs: [...(run.extraArgs ?? []), "-plugin", plugin, "-d", "plugin", "-D", log] });
-    const text = existsSync(log) ? await readFile(log, "utf8") : "";
-    const field = (name: string): bigint => {
-      const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
-      if (!m) throw new Error(`The QEMU plugin reported no ${name} (log: ${JSON.stringify(text)}; stderr: ${result.stderr})`);
-      return BigInt(m[1] ?? "0");
-    };
-    return { result, counts: { icount: field("icount"), accesses: field("accesses"), unaligned: field("unaligned") } };
+    const result = await runBareMetal({ ...run, extraArgs: [...(run.extraArgs ?? []), ...counting.args] });
+    return { result, counts: await counting.read(result.stderr) };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await counting.dispose();
   }
 }
