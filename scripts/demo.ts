@@ -69,12 +69,17 @@ async function main(): Promise<number> {
   if (!v.ok) return 1;
 
   step("boot: QEMU places each segment and starts the CPU at the purgatory, at EL1 (purgatory boot --qemu)");
+  // Show the purgatory's progress lines, the kernel banner and userspace, not the whole boot log.
+  let partial = "";
+  const show = (line: string) => {
+    if (/purgatory:|Linux version|^demo:|Run \/init/.test(line)) process.stdout.write(line + "\n");
+  };
   const r = await bootBundle(readBundle(dir), { timeoutMs: 120_000, expect: /demo: linux,booted-from-kexec is set/ }, (t) => {
-    // The purgatory's progress lines, the kernel banner and userspace; not the whole boot log.
-    for (const line of t.split(/\r?\n/)) {
-      if (/^purgatory:|Linux version|^demo:|Run \/init/.test(line)) process.stdout.write(line.trimEnd() + "\n");
-    }
+    const lines = (partial + t).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) show(line.replace(/\r$/, ""));
   });
+  show(partial.replace(/\r$/, ""));
   process.stdout.write(`\noutcome: ${r.outcome} (${r.reason})\n`);
   if (r.outcome !== "success") {
     process.stdout.write(r.consoleTail + "\n");

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { BundleDir, buildBundle, verifyBundle, writeDirAtomic, type BundleInputs } from "../../toolchain/bundle/index.js";
+import { readSlots } from "../../toolchain/purgatory/index.js";
 import type { Target } from "../../toolchain/target/index.js";
 import { expectGolden } from "../_golden.js";
 import { syntheticImage, syntheticInitrd, virtTarget } from "./_inputs.js";
@@ -86,6 +87,14 @@ describe("buildBundle", () => {
     expect(await code(buildBundle({ ...inputs("reboot"), kernel: staged(syntheticInitrd()) }))).toBe("IMAGE_MAGIC");
     expect(await code(buildBundle({ ...inputs("reboot"), kernel: staged(syntheticImage(0x90000, 0x80000n)) }))).toBe("IMAGE_SIZE");
     expect(await code(buildBundle({ ...inputs("reboot"), kernel: { ...staged(syntheticImage()), head: new Uint8Array(10) } }))).toBe("TRUNCATED");
+  });
+
+  it("passes --no-mmu and --no-crypto to the purgatory's flags slot, and records them", async () => {
+    const b = await buildBundle({ ...inputs("reboot"), mmu: false, crypto: false });
+    expect(readSlots(b.files.get("purgatory.bin")!).flags).toBe(3);
+    expect(b.manifest.purgatory).toMatchObject({ mmu: false, crypto: false });
+    const d = await buildBundle(inputs("reboot"));
+    expect(readSlots(d.files.get("purgatory.bin")!).flags).toBe(0);
   });
 
   it("refuses a bundle without any base DTB", async () => {

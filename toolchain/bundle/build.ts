@@ -34,6 +34,10 @@ export interface BundleInputs {
   readonly seedSource: "given" | "random";
   readonly console?: Console;
   readonly onMismatch?: Policy;
+  /** Hash with the MMU and D-cache on (default true); off for platforms where an identity map is unwise. */
+  readonly mmu?: boolean;
+  /** Use the SHA-256 instructions when the CPU has them (default true). */
+  readonly crypto?: boolean;
 }
 
 /** A bundle in memory: each file's name and bytes, and the manifest. */
@@ -80,6 +84,8 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
   const purg = await buildPurgatory({
     ...(o.console !== undefined ? { console: o.console } : {}),
     ...(o.onMismatch !== undefined ? { policy: o.onMismatch } : {}),
+    mmu: o.mmu ?? true,
+    crypto: o.crypto ?? true,
   });
 
   const usable = (): AddrSize[] =>
@@ -176,6 +182,8 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
       sha256Unpatched: purg.sha256,
       console: formatConsole(o.console ?? { kind: "pl011", base: 0x9000000n, shift: 0 }),
       onMismatch: o.onMismatch ?? "spin",
+      mmu: o.mmu ?? true,
+      crypto: o.crypto ?? true,
       slotMap: purg.slots,
     },
     seed: o.seedSource,

@@ -25,6 +25,8 @@ interface Args {
   seed?: string;
   console?: string;
   onMismatch?: Policy;
+  mmu?: boolean;
+  crypto?: boolean;
   output: string;
   json?: boolean;
 }
@@ -56,6 +58,8 @@ const command: CommandModule<object, Args> = {
       .option("seed", { type: "string", describe: "Hex seed for kaslr-seed and rng-seed: the same seed gives a byte-identical bundle (default: random)" })
       .option("console", { type: "string", describe: "Purgatory console: pl011@ADDR, 8250@ADDR[,shift=2] or none", default: "pl011@0x9000000" })
       .option("on-mismatch", { choices: ["spin", "reset"] as const, default: "spin" as Policy, describe: "What the purgatory does when a digest does not match" })
+      .option("mmu", { type: "boolean", default: true, describe: "Hash with an identity map, MMU and D-cache on (--no-mmu: caches off, slower, for platforms where that is wiser)" })
+      .option("crypto", { type: "boolean", default: true, describe: "Hash with the ARMv8 SHA-256 instructions when the CPU has them (--no-crypto: scalar code)" })
       .option("output", { alias: "o", type: "string", demandOption: true, describe: "Bundle directory to write" })
       .option("json", { type: "boolean", describe: "Print the manifest summary as JSON" })
       .example("$0 bundle --mode crash --kernel Image --initrd capture.cpio.gz -t target.json --append 'nr_cpus=1' -o kdump", "")
@@ -75,7 +79,6 @@ const command: CommandModule<object, Args> = {
         reuse: argv.reuseCmdline ? target.commandLine : undefined,
         append: argv.append,
       });
-      const dtb = argv.dtb === undefined ? null : readInput(argv.dtb);
       const writeFailed = (e: unknown): InputError =>
         e instanceof InputError
           ? e
@@ -97,6 +100,7 @@ const command: CommandModule<object, Args> = {
         const rawImage = argv.kernel !== "-" && hasImageMagic(readHead(argv.kernel, ARM64_IMAGE_HEADER_SIZE));
         const kernel = rawImage ? stage(SEGMENT_FILE.kernel, argv.kernel, ARM64_IMAGE_HEADER_SIZE) : readInput(argv.kernel);
         const initrd = argv.initrd === undefined ? null : argv.initrd === "-" ? readInput("-") : stage(SEGMENT_FILE.initrd, argv.initrd);
+        const dtb = argv.dtb === undefined ? null : readInput(argv.dtb);
         const b = await buildBundle({
           mode: argv.mode,
           kernel,
@@ -108,6 +112,8 @@ const command: CommandModule<object, Args> = {
           seedSource: argv.seed === undefined ? "random" : "given",
           console: parseConsole(argv.console ?? "pl011@0x9000000"),
           onMismatch: argv.onMismatch ?? "spin",
+          mmu: argv.mmu ?? true,
+          crypto: argv.crypto ?? true,
         });
         await out.commit(b.files).catch((e: unknown) => {
           throw writeFailed(e);
