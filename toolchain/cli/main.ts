@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setFlagsFromString } from "node:v8";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import type { CommandModule } from "yargs";
@@ -10,6 +11,12 @@ import { commands } from "./commands.js";
  * Exit codes: 0 ok, 1 bad input or failed check, 2 usage error.
  */
 export async function main(args: string[]): Promise<void> {
+  // Keystone is a 3 MB WebAssembly module run once per command: V8's optimizing
+  // tier recompiles it in the background for nothing, which held the next file
+  // write by ~0.4 s and added ~45 MB RSS to every bundle (bench/bundle.ts).
+  // The baseline compiler alone is enough for code that runs this briefly.
+  setFlagsFromString("--liftoff-only");
+
   let cli = yargs(args)
     .scriptName("purgatory")
     .usage(
