@@ -10,3 +10,14 @@ export function thrown(f: () => unknown): InputError {
   }
   throw new Error("expected an InputError");
 }
+
+/** The code of the InputError `f` throws, or "no error"; any other exception fails. */
+export function codeOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof InputError) return e.code;
+    throw e;
+  }
+  return "no error";
+}

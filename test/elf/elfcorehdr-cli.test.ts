@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import command from "../../toolchain/cli/elfcorehdr.js";
 import { buildElfcorehdr } from "../../toolchain/elf/index.js";
 import { parseTarget } from "../../toolchain/target/index.js";
-import { runCli } from "../target/_cli.js";
+import { runCli } from "../_cli.js";
 
 // `purgatory elfcorehdr` (toolchain/cli/elfcorehdr.ts), run in-process.
 const TARGET_JSON = new URL("../target/fixtures/qemu-virt-6.1/target.json", import.meta.url).pathname;

@@ -9,20 +9,12 @@ import { parseTarget, parseVmcoreinfo } from "../../toolchain/target/index.js";
 import type { Target } from "../../toolchain/target/index.js";
 import { expectGolden } from "../_golden.js";
 import { writePhysImage } from "./_phys-image.js";
+import { codeOf } from "../_thrown.js";
 
 const TARGET_JSON = new URL("../target/fixtures/qemu-virt-6.1/target.json", import.meta.url).pathname;
 const GOLDEN = new URL("fixtures/qemu-virt-6.1/elfcorehdr.dump", import.meta.url).pathname;
 const fixture = (): Target => parseTarget(readFileSync(TARGET_JSON, "utf8"));
 
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InputError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
 
 describe("buildElfcorehdr", () => {
   it("writes the QEMU virt 6.1 header exactly as the golden dump", () => {

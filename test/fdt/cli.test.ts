@@ -1,42 +1,12 @@
 import { linkSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import yargs from "yargs";
+import { afterEach, describe, expect, it } from "vitest";
 import fdt from "../../toolchain/cli/fdt.js";
+import { runCli } from "../_cli.js";
 import { FIXTURES, dtcCompile, dtcDecompile, dtcRepack, fdtget, qemuBlobs, tempFile } from "./_corpus.js";
 
-/**
- * `purgatory fdt ...` run in-process through yargs with the real command
- * module; usage failures map to exit 2 as in main.ts.
- */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((s) => ((stdout += String(s)), true));
-  vi.spyOn(process.stderr, "write").mockImplementation((s) => ((stderr += String(s)), true));
-  process.exitCode = undefined;
-  const usage = new Error("usage");
-  try {
-    await yargs(args)
-      .scriptName("purgatory")
-      .command(fdt)
-      .strict()
-      .exitProcess(false)
-      .fail((msg, err) => {
-        if (err) throw err;
-        stderr += msg;
-        throw usage; // main.ts exits 2 here
-      })
-      .parseAsync();
-    return { code: Number(process.exitCode ?? 0), stdout, stderr };
-  } catch (e) {
-    if (e !== usage) throw e;
-    return { code: 2, stdout, stderr };
-  } finally {
-    process.exitCode = undefined;
-    vi.restoreAllMocks();
-  }
-}
+/** `purgatory fdt ...` run in-process through yargs with the real command module. */
+const cli = (...args: string[]) => runCli(fdt, args);
 
 afterEach(() => {
   process.exitCode = undefined;

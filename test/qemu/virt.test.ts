@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadAssets } from "../../scripts/assets.js";
-import { InputError } from "../../toolchain/bytes/index.js";
 import { getProperty, parseFdt } from "../../toolchain/fdt/index.js";
 import {
   VIRT_DTB_ROM,
@@ -18,6 +17,7 @@ import {
   virtTarget,
 } from "../../toolchain/qemu/index.js";
 import { serializeTarget, validateTarget, type Range } from "../../toolchain/target/index.js";
+import { codeOf as code } from "../_thrown.js";
 
 const MiB = 0x10_0000n;
 const GiB = 0x4000_0000n;
@@ -26,15 +26,6 @@ const ram = (size: bigint): Range[] => [{ start: GiB, end: GiB + size }];
 const work = mkdtempSync(join(tmpdir(), "qemu-virt-test-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InputError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
 
 describe("parseSize reads sizes and addresses as memparse does", () => {
   it.each([

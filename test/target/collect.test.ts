@@ -5,6 +5,7 @@ import { InputError } from "../../toolchain/bytes/index.js";
 import { auxvPageSize, collectTarget, fsSource, serializeTarget } from "../../toolchain/target/index.js";
 import { FIXTURE, auxv, makeFakeRoot } from "./_fake-root.js";
 import { expectGolden } from "../_golden.js";
+import { codeOf } from "../_thrown.js";
 
 const roots: string[] = [];
 function root(opts: Parameters<typeof makeFakeRoot>[0] = {}): string {
@@ -16,15 +17,6 @@ afterEach(() => {
   for (const r of roots.splice(0)) rmSync(r, { recursive: true, force: true });
 });
 
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof InputError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
 
 describe("collectTarget", () => {
   it("describes the QEMU virt 6.1 fixture root exactly as the golden target.json", () => {

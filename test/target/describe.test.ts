@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import command from "../../toolchain/cli/describe.js";
 import { FIXTURE, makeFakeRoot } from "./_fake-root.js";
 import { runCollectScript } from "./_collect-script.js";
-import { runCli } from "./_cli.js";
+import { runCli } from "../_cli.js";
 
 const GOLDEN = readFileSync(join(FIXTURE, "target.json"), "utf8");
 let root = "";
