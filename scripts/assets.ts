@@ -1,7 +1,7 @@
 /**
  * The arm64 Debian assets that scripts/provision.sh downloads and describes in
- * `<cache>/assets.json`: a kernel, a static busybox, makedumpfile with the
- * shared libraries it needs. Paths in the file are relative to the cache;
+ * `<cache>/assets.json`: a kernel, a static busybox, and makedumpfile and
+ * kexec-tools, each with the shared libraries it needs. Paths in the file are relative to the cache;
  * `loadAssets` returns them absolute.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { InputError } from "../toolchain/bytes/index.js";
 
 /** The `schema` provision.sh writes; a different one means the cache predates this code. */
-export const ASSETS_SCHEMA = 1;
+export const ASSETS_SCHEMA = 2;
 
 export interface AssetFile {
   /** Absolute path on the host. */
@@ -61,20 +61,26 @@ export interface Assets {
     readonly modulesDir: string | null;
   };
   readonly busybox: { readonly package: string; readonly version: string; readonly binary: AssetFile };
-  readonly makedumpfile: {
-    readonly package: string;
-    readonly version: string;
-    /** A root holding makedumpfile's package and its libraries' packages, extracted. */
-    readonly root: string;
-    /** The binary; `guestPath` is where the package installs it. */
-    readonly binary: GuestFile;
-    /** The program interpreter (PT_INTERP): run the binary as `<interpreter> --library-path <libDirs> <binary>`. */
-    readonly interpreter: GuestFile;
-    /** Guest directories holding `libraries`, in search order. */
-    readonly libDirs: readonly string[];
-    /** Every shared object the binary needs, directly or not (DT_NEEDED, recursively). */
-    readonly libraries: readonly Library[];
-  };
+  /** Debian's makedumpfile (/usr/bin/makedumpfile), run in the capture kernel. */
+  readonly makedumpfile: Program;
+  /** Debian's kexec-tools (/sbin/kexec): what the benches compare with. */
+  readonly kexecTools: Program;
+}
+
+/** A dynamically linked program from one package, with everything it needs to run in a bare initramfs. */
+export interface Program {
+  readonly package: string;
+  readonly version: string;
+  /** A root holding the program's package and its libraries' packages, extracted. */
+  readonly root: string;
+  /** The binary; `guestPath` is where the package installs it. */
+  readonly binary: GuestFile;
+  /** The program interpreter (PT_INTERP): run the binary as `<interpreter> --library-path <libDirs> <binary>`. */
+  readonly interpreter: GuestFile;
+  /** Guest directories holding `libraries`, in search order. */
+  readonly libDirs: readonly string[];
+  /** Every shared object the binary needs, directly or not (DT_NEEDED, recursively). */
+  readonly libraries: readonly Library[];
 }
 
 /** `$PURGATORY_CACHE`, else `~/.cache/purgatory` (as in scripts/provision.sh). */
@@ -110,8 +116,6 @@ export function loadAssets(cacheDir: string = defaultCacheDir()): Assets {
   }
   const k = r.obj(top["kernel"], "kernel");
   const b = r.obj(top["busybox"], "busybox");
-  const m = r.obj(top["makedumpfile"], "makedumpfile");
-  const interp = r.obj(m["interpreter"], "makedumpfile.interpreter");
   const compression = r.str(k, "vmlinuzCompression", "kernel");
   if (compression !== "gzip" && compression !== "none") r.bad("kernel.vmlinuzCompression", `unknown compression ${compression}`);
   return {
@@ -141,27 +145,8 @@ export function loadAssets(cacheDir: string = defaultCacheDir()): Assets {
       version: r.str(b, "version", "busybox"),
       binary: r.file(r.obj(b["binary"], "busybox.binary"), "busybox.binary"),
     },
-    makedumpfile: {
-      package: r.str(m, "package", "makedumpfile"),
-      version: r.str(m, "version", "makedumpfile"),
-      root: r.path(r.str(m, "root", "makedumpfile"), "makedumpfile.root"),
-      binary: { guestPath: r.str(m, "guestPath", "makedumpfile"), ...r.file(r.obj(m["binary"], "makedumpfile.binary"), "makedumpfile.binary") },
-      interpreter: { guestPath: r.str(interp, "guestPath", "makedumpfile.interpreter"), ...r.file(interp, "makedumpfile.interpreter") },
-      libDirs: r.arr(m["libDirs"], "makedumpfile.libDirs").map((d, i) => {
-        if (typeof d !== "string") r.bad(`makedumpfile.libDirs[${i}]`, "not a string");
-        return d as string;
-      }),
-      libraries: r.arr(m["libraries"], "makedumpfile.libraries").map((l, i) => {
-        const at = `makedumpfile.libraries[${i}]`;
-        const o = r.obj(l, at);
-        return {
-          soname: r.str(o, "soname", at),
-          guestPath: r.str(o, "guestPath", at),
-          package: r.str(o, "package", at),
-          ...r.file(o, at),
-        };
-      }),
-    },
+    makedumpfile: r.program(top, "makedumpfile"),
+    kexecTools: r.program(top, "kexecTools"),
   };
 }
 
@@ -205,6 +190,27 @@ class Reader {
       throw new InputError("ASSETS_MISSING", `Cannot load the arm64 assets: ${abs} (${where} in ${this.jsonFile}) does not exist`, abs, HINT);
     }
     return abs;
+  }
+  /** The program described at `top[key]` (provision.sh's `program`). */
+  program(top: Record<string, unknown>, key: string): Program {
+    const o = this.obj(top[key], key);
+    const interp = this.obj(o["interpreter"], `${key}.interpreter`);
+    return {
+      package: this.str(o, "package", key),
+      version: this.str(o, "version", key),
+      root: this.path(this.str(o, "root", key), `${key}.root`),
+      binary: { guestPath: this.str(o, "guestPath", key), ...this.file(this.obj(o["binary"], `${key}.binary`), `${key}.binary`) },
+      interpreter: { guestPath: this.str(interp, "guestPath", `${key}.interpreter`), ...this.file(interp, `${key}.interpreter`) },
+      libDirs: this.arr(o["libDirs"], `${key}.libDirs`).map((d, i) => {
+        if (typeof d !== "string") this.bad(`${key}.libDirs[${i}]`, "not a string");
+        return d as string;
+      }),
+      libraries: this.arr(o["libraries"], `${key}.libraries`).map((l, i) => {
+        const at = `${key}.libraries[${i}]`;
+        const lib = this.obj(l, at);
+        return { soname: this.str(lib, "soname", at), guestPath: this.str(lib, "guestPath", at), package: this.str(lib, "package", at), ...this.file(lib, at) };
+      }),
+    };
   }
   file(o: Record<string, unknown>, where: string): AssetFile {
     const sha256 = this.str(o, "sha256", where);

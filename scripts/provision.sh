@@ -3,9 +3,10 @@
 # does nothing and returns in well under a second.
 #   1. Debian packages on the host (qemu-system-arm, device-tree-compiler, ...)
 #   2. npm packages (npm ci) when node_modules is missing or stale
-#   3. arm64 Debian packages (kernel, busybox-static, makedumpfile and the
-#      shared libraries it needs), downloaded and extracted into a cache outside
-#      git, described by $cache/assets.json (read by scripts/assets.ts)
+#   3. arm64 Debian packages (kernel, busybox-static, makedumpfile and
+#      kexec-tools with the shared libraries each needs), downloaded and
+#      extracted into a cache outside git, described by $cache/assets.json
+#      (read by scripts/assets.ts)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -48,16 +49,17 @@ fi
 
 # --- 3. arm64 Debian packages -------------------------------------------------
 # Later work boots a real Debian arm64 kernel in QEMU with a busybox initramfs
-# and runs makedumpfile in the guest. The packages come from the host's own
-# apt sources, fetched for arm64 with a private apt state (lists, cache, an
-# empty dpkg status) so the host's dpkg and apt state stay untouched and no
-# foreign architecture is enabled.
+# and runs makedumpfile and Debian's kexec (what the benches compare with) in
+# the guest. The packages come from the host's own apt sources, fetched for
+# arm64 with a private apt state (lists, cache, an empty dpkg status) so the
+# host's dpkg and apt state stay untouched and no foreign architecture is
+# enabled.
 cache=${PURGATORY_CACHE:-$HOME/.cache/purgatory}
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 pin_file=$here/scripts/arm64-packages.pin
 # Bump when the set or layout of assets changes, so existing caches are rebuilt.
-schema=1
+schema=2
 kernel_meta=linux-image-cloud-arm64
 
 # Serialise concurrent runs (several test runs may start at once).
@@ -103,7 +105,7 @@ ensure_lists() {
       [ -n "$(cached_deb "$p" "$v")" ] || uncached+=("$p=$v")
     done < <(grep -v '^#' "$pin_file")
     warn "cannot fetch arm64 packages: Debian's archive is unreachable (apt-get update failed, above)."
-    warn "needed for $1; pinned packages not in $debs: ${uncached[*]:-none} (plus any library makedumpfile needs that is not pinned)."
+    warn "needed for $1; pinned packages not in $debs: ${uncached[*]:-none} (plus any library makedumpfile or kexec needs that is not pinned)."
     die "connect this machine to the archive in /etc/apt/sources.list.d (or set http_proxy), or copy a provisioned cache from another machine into $cache; then run: npm run provision"
   fi
   lists_ready=1
@@ -188,15 +190,16 @@ choose_kernel() {
   kpkg=${dep%% *} ver=${dep##*= } ver=${ver%)} sha=
   warn "$was; using $kpkg $ver, what $kernel_meta depends on now (adopt it: cp $cache/arm64-packages.pin $pin_file)"
 }
-# extract PKG DEB DIR: unpack DEB into DIR; in makedumpfile's root, also keep
-# its file list, to find which package owns a library.
+# extract PKG DEB DIR: unpack DEB into DIR; in the root of the program being
+# resolved (program, below), also keep its file list, to find which package
+# owns a library.
 extract() {
   mkdir -p "$3"
   dpkg-deb -x "$2" "$3"
-  [ "$3" != "$mroot" ] || dpkg-deb --fsys-tarfile "$2" | tar -t | sed 's|^\./|/|' >"$stage/lists/$1"
+  [ "$3" != "${root:-}" ] || dpkg-deb --fsys-tarfile "$2" | tar -t | sed 's|^\./|/|' >"$lists/$1"
 }
 
-# Fetch the three packages first, so that an unreachable archive or a hash
+# Fetch the top-level packages first, so that an unreachable archive or a hash
 # that does not match its pin stops the run before any unpacking.
 choose_kernel
 get "$kpkg" "$ver" "$sha"
@@ -207,6 +210,9 @@ busybox_deb=$deb busybox_ver=$ver
 choose makedumpfile
 get makedumpfile "$ver" "$sha"
 makedumpfile_deb=$deb makedumpfile_ver=$ver
+choose kexec-tools
+get kexec-tools "$ver" "$sha"
+kexec_deb=$deb kexec_ver=$ver
 
 # Everything is extracted into a staging directory that replaces arm64/ only
 # when complete, so a failed run leaves the previous assets intact.
@@ -214,7 +220,6 @@ stage=$cache/arm64.new
 rm -rf "$stage"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/lists"
-mroot=$stage/makedumpfile
 
 # Kernel: the packaged vmlinuz (Debian arm64 ships it as a plain or a
 # gzip-compressed arm64 Image), and an uncompressed Image for QEMU's -kernel.
@@ -247,40 +252,33 @@ busybox=busybox/bin/busybox
 readelf -h "$stage/$busybox" | grep -q 'Machine:.*AArch64' || die "$busybox is not an AArch64 ELF"
 readelf -l "$stage/$busybox" | grep -q 'program interpreter' && die "$busybox is not static (it has a program interpreter)"
 
-# makedumpfile and its shared libraries, in one root laid out like the guest's.
-extract makedumpfile "$makedumpfile_deb" "$mroot"
-declare -A have=([makedumpfile]=1)
-mbin=
-for d in /usr/sbin /usr/bin /sbin /bin; do
-  [ -f "$mroot$d/makedumpfile" ] && mbin=$d/makedumpfile && break
-done
-[ -n "$mbin" ] || die "makedumpfile does not ship a makedumpfile binary"
-
-# resolve GUESTPATH: follows symlinks inside the root; prints the guest path of
+# A dynamically linked program and its shared libraries, in one root laid out
+# like the guest's (one root a program: each is run from its own initramfs).
+# resolve GUESTPATH: follows symlinks inside $root; prints the guest path of
 # the file they end at (the root is not the host's /, so realpath cannot do it).
 resolve() {
   local p=$1 t n=0
-  while [ -L "$mroot$p" ]; do
-    t=$(readlink "$mroot$p")
+  while [ -L "$root$p" ]; do
+    t=$(readlink "$root$p")
     case $t in /*) p=$t ;; *) p=$(realpath -m -s "${p%/*}/$t") ;; esac
-    n=$((n + 1)) && [ $n -lt 40 ] || die "symlink loop at $1 in $mroot"
+    n=$((n + 1)) && [ $n -lt 40 ] || die "symlink loop at $1 in $root"
   done
-  [ -f "$mroot$p" ] && echo "$p"
+  [ -f "$root$p" ] && echo "$p"
 }
 # The directories the aarch64 glibc dynamic linker searches (no ld.so.cache in
-# an initramfs); the guest runs makedumpfile with exactly these as --library-path.
+# an initramfs); the guest runs each program with exactly these as --library-path.
 lib_dirs=(/lib/aarch64-linux-gnu /usr/lib/aarch64-linux-gnu /lib /usr/lib)
-# find_soname SONAME: prints the guest path where SONAME is, if anywhere.
+# find_soname SONAME: prints the guest path where SONAME is in $root, if anywhere.
 find_soname() {
   local d
   for d in "${lib_dirs[@]}"; do
-    if [ -e "$mroot$d/$1" ] || [ -L "$mroot$d/$1" ]; then echo "$d/$1" && return; fi
+    if [ -e "$root$d/$1" ] || [ -L "$root$d/$1" ]; then echo "$d/$1" && return; fi
   done
 }
-# owner GUESTPATH: the package whose file list has GUESTPATH.
+# owner GUESTPATH: the package of $root whose file list has GUESTPATH.
 owner() {
   local list
-  list=$(grep -lxF "$1" "$stage/lists"/* | head -n 1) || die "no extracted package owns $1"
+  list=$(grep -lxF "$1" "$lists"/* | head -n 1) || die "no package extracted into $root owns $1"
   basename "$list"
 }
 # Same-architecture dependencies only: a ':any' dependency (perl:any) may be
@@ -290,43 +288,89 @@ depends_of() {
   dpkg-deb -f "$1" Pre-Depends Depends | sed -n 's/^[A-Za-z-]*: //p' | tr ',' '\n' |
     sed 's/|.*//; s/(.*//; s/[[:space:]]//g' | grep -v ':any$' | grep -v '^$' || true
 }
-declare -A deb_of=([makedumpfile]=$makedumpfile_deb)
+needed() { readelf -d "$root$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+rel() { echo "arm64/${1#"$stage"/}"; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+join() { local IFS=,; echo "$*"; }
 
-# Walk the NEEDED entries (readelf -d) from the binary down. When a soname is
-# not in the root yet, extract the dependencies of the package that owns the
-# ELF asking for it, then look again; what is still missing is an error.
-needed() { readelf -d "$mroot$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
-declare -A lib_at=() lib_pkg=()
-queue=("$mbin")
-while [ ${#queue[@]} -gt 0 ]; do
-  elf=${queue[0]} queue=("${queue[@]:1}")
-  readelf -d "$mroot$elf" | grep -qE '\((RPATH|RUNPATH)\)' && die "$elf has an RPATH/RUNPATH, which this resolver does not follow"
-  elf_pkg=$(owner "$elf")
-  for so in $(needed "$elf"); do
-    [ -n "${lib_at[$so]:-}" ] && continue
-    at=$(find_soname "$so")
-    if [ -z "$at" ]; then
-      for dep in $(depends_of "${deb_of[$elf_pkg]}"); do
-        [ -n "${have[$dep]:-}" ] && continue
-        choose "$dep"
-        get "$dep" "$ver" "$sha"
-        extract "$dep" "$deb" "$mroot"
-        have[$dep]=1 deb_of[$dep]=$deb
-      done
-      at=$(find_soname "$so")
-      [ -n "$at" ] || die "soname $so, NEEDED by $elf (package $elf_pkg), is in none of its dependencies ($(depends_of "${deb_of[$elf_pkg]}" | xargs)) under ${lib_dirs[*]}"
-    fi
-    real=$(resolve "$at") || die "soname $so at $at is a dangling symlink in $mroot"
-    lib_at[$so]=$at lib_pkg[$so]=$(owner "$at")
-    queue+=("$real")
+# program PKG DEB VERSION NAME: extracts PKG into $stage/PKG, finds its binary
+# NAME, the closure of the shared libraries it needs and its program
+# interpreter; sets $program_json to its assets.json object and adds the
+# number of libraries to $libraries.
+libraries=0
+program() {
+  local pkg=$1 bin= d elf elf_pkg so at real dep interp interp_real
+  local root=$stage/$1 lists=$stage/lists/$1
+  mkdir -p "$lists"
+  extract "$pkg" "$2" "$root"
+  for d in /usr/sbin /usr/bin /sbin /bin; do
+    [ -f "$root$d/$4" ] && bin=$d/$4 && break
   done
-done
+  [ -n "$bin" ] || die "$pkg does not ship a $4 binary"
 
-# The program interpreter (PT_INTERP) must be there too: the guest runs the
-# binary through it.
-interp=$(readelf -l "$mroot$mbin" | sed -n 's/.*Requesting program interpreter: \(.*\)\]/\1/p')
-[ -n "$interp" ] || die "$mbin has no program interpreter; expected a dynamic binary"
-interp_real=$(resolve "$interp") || die "the program interpreter $interp of $mbin is not in $mroot: add the package that ships it (libc6) to its dependencies"
+  # Walk the NEEDED entries (readelf -d) from the binary down. When a soname is
+  # not in the root yet, extract the dependencies of the package that owns the
+  # ELF asking for it, then look again; what is still missing is an error.
+  local -A have=([$pkg]=1) deb_of=([$pkg]=$2) lib_at=() lib_pkg=()
+  local queue=("$bin")
+  while [ ${#queue[@]} -gt 0 ]; do
+    elf=${queue[0]} queue=("${queue[@]:1}")
+    readelf -d "$root$elf" | grep -qE '\((RPATH|RUNPATH)\)' && die "$elf has an RPATH/RUNPATH, which this resolver does not follow"
+    elf_pkg=$(owner "$elf")
+    for so in $(needed "$elf"); do
+      [ -n "${lib_at[$so]:-}" ] && continue
+      at=$(find_soname "$so")
+      if [ -z "$at" ]; then
+        for dep in $(depends_of "${deb_of[$elf_pkg]}"); do
+          [ -n "${have[$dep]:-}" ] && continue
+          choose "$dep"
+          get "$dep" "$ver" "$sha"
+          extract "$dep" "$deb" "$root"
+          have[$dep]=1 deb_of[$dep]=$deb
+        done
+        at=$(find_soname "$so")
+        [ -n "$at" ] || die "soname $so, NEEDED by $elf (package $elf_pkg), is in none of its dependencies ($(depends_of "${deb_of[$elf_pkg]}" | xargs)) under ${lib_dirs[*]}"
+      fi
+      real=$(resolve "$at") || die "soname $so at $at is a dangling symlink in $root"
+      lib_at[$so]=$at lib_pkg[$so]=$(owner "$at")
+      queue+=("$real")
+    done
+  done
+
+  # The program interpreter (PT_INTERP) must be there too: the guest runs the
+  # binary through it.
+  interp=$(readelf -l "$root$bin" | sed -n 's/.*Requesting program interpreter: \(.*\)\]/\1/p')
+  [ -n "$interp" ] || die "$bin of $pkg has no program interpreter; expected a dynamic binary"
+  interp_real=$(resolve "$interp") || die "the program interpreter $interp of $bin is not in $root: add the package that ships it (libc6) to the dependencies of $pkg"
+
+  local jlibs=() used_dirs
+  for so in $(printf '%s\n' "${!lib_at[@]}" | sort); do
+    real=$(resolve "${lib_at[$so]}")
+    jlibs+=("$(printf '\n      {"soname": "%s", "guestPath": "%s", "path": "%s", "sha256": "%s", "package": "%s"}' \
+      "$so" "${lib_at[$so]}" "$(rel "$root$real")" "$(sha "$root$real")" "${lib_pkg[$so]}")")
+  done
+  used_dirs=$(for so in "${!lib_at[@]}"; do dirname "${lib_at[$so]}"; done | sort -u | sed 's/.*/"&"/' | paste -sd, | sed 's/,/, /g')
+  program_json=$(cat <<EOF
+{
+    "package": "$pkg",
+    "version": "$3",
+    "root": "$(rel "$root")",
+    "guestPath": "$bin",
+    "binary": {"path": "$(rel "$root$bin")", "sha256": "$(sha "$root$bin")"},
+    "interpreter": {"guestPath": "$interp", "path": "$(rel "$root$interp_real")", "sha256": "$(sha "$root$interp_real")"},
+    "libDirs": [$used_dirs],
+    "libraries": [$(join "${jlibs[@]}")
+    ]
+  }
+EOF
+)
+  libraries=$((libraries + ${#lib_at[@]}))
+}
+
+program makedumpfile "$makedumpfile_deb" "$makedumpfile_ver" makedumpfile
+makedumpfile_json=$program_json
+program kexec-tools "$kexec_deb" "$kexec_ver" kexec
+kexec_json=$program_json
 
 # Record what was fetched, in the pin file's format, for a person to adopt.
 {
@@ -339,13 +383,10 @@ interp_real=$(resolve "$interp") || die "the program interpreter $interp of $mbi
 
 # assets.json: paths are relative to the cache directory (scripts/assets.ts
 # makes them absolute), so a cache can be moved or copied to another machine.
-rel() { echo "arm64/${1#"$stage"/}"; }
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 jfile() { # jfile PATH-IN-STAGE: {"path", "sha256"}, or null for an empty name
   if [ -z "$1" ]; then echo null; else printf '{"path": "%s", "sha256": "%s"}' "$(rel "$stage/$1")" "$(sha "$stage/$1")"; fi
 }
 jdir() { if [ -z "$1" ]; then echo null; else printf '"%s"' "$(rel "$stage/$1")"; fi; }
-join() { local IFS=,; echo "$*"; }
 jdebs=()
 while read -r p v s; do
   d=$(cached_deb "$p" "$v")
@@ -353,13 +394,6 @@ while read -r p v s; do
   awk -v p="$p" -v v="$v" '$1 == p && $2 == v { f = 1 } END { exit !f }' "$pin_file" && pinned=true
   jdebs+=("$(printf '\n    {"package": "%s", "version": "%s", "path": "debs/%s", "sha256": "%s", "pinned": %s}' "$p" "$v" "${d##*/}" "$s" "$pinned")")
 done < <(printf '%s\n' "${fetched[@]}" | sort -u)
-jlibs=()
-for so in $(printf '%s\n' "${!lib_at[@]}" | sort); do
-  real=$(resolve "${lib_at[$so]}")
-  jlibs+=("$(printf '\n      {"soname": "%s", "guestPath": "%s", "path": "%s", "sha256": "%s", "package": "%s"}' \
-    "$so" "${lib_at[$so]}" "$(rel "$mroot$real")" "$(sha "$mroot$real")" "${lib_pkg[$so]}")")
-done
-used_dirs=$(for so in "${!lib_at[@]}"; do dirname "${lib_at[$so]}"; done | sort -u | sed 's/.*/"&"/' | paste -sd, | sed 's/,/, /g')
 cat >"$stage/assets.json" <<EOF
 {
   "schema": $schema,
@@ -382,17 +416,8 @@ cat >"$stage/assets.json" <<EOF
     "version": "$busybox_ver",
     "binary": $(jfile "$busybox")
   },
-  "makedumpfile": {
-    "package": "makedumpfile",
-    "version": "$makedumpfile_ver",
-    "root": "$(rel "$mroot")",
-    "guestPath": "$mbin",
-    "binary": $(jfile "makedumpfile$mbin"),
-    "interpreter": {"guestPath": "$interp", "path": "$(rel "$mroot$interp_real")", "sha256": "$(sha "$mroot$interp_real")"},
-    "libDirs": [$used_dirs],
-    "libraries": [$(join "${jlibs[@]}")
-    ]
-  }
+  "makedumpfile": $makedumpfile_json,
+  "kexecTools": $kexec_json
 }
 EOF
 node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$stage/assets.json" ||
@@ -410,4 +435,4 @@ rm -rf "$cache/arm64.old"
 mv "$cache/arm64/assets.json" "$cache/assets.json"
 mv "$cache/arm64/arm64-packages.pin" "$cache/arm64-packages.pin"
 for f in "$debs"/*.deb; do grep -qxF "debs/${f##*/}" "$cache/arm64/files" || rm -f "$f"; done
-say "arm64 assets ready: $cache/assets.json (kernel $release $kernel_ver, busybox $busybox_ver, makedumpfile $makedumpfile_ver, ${#lib_at[@]} libraries)"
+say "arm64 assets ready: $cache/assets.json (kernel $release $kernel_ver, busybox $busybox_ver, makedumpfile $makedumpfile_ver, kexec-tools $kexec_ver, $libraries libraries)"

@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { decodeSegmentTable } from "../../toolchain/bundle/table.js";
 import type { Agent } from "./_agent.js";
 
@@ -11,8 +12,14 @@ import type { Agent } from "./_agent.js";
  * into the guest.
  */
 
-const repo = new URL("../..", import.meta.url).pathname;
-const CLI = join(repo, "dist", "toolchain", "cli", "main.js");
+/** The checkout: the directory above this file with package.json (this file also runs compiled, from dist/test/cycle/, in benches). */
+export const REPO = ((): string => {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+  }
+})();
+const CLI = join(REPO, "dist", "toolchain", "cli", "main.js");
 
 export interface CliResult {
   readonly status: number | null;
@@ -87,11 +94,15 @@ export interface BundleRequest {
   readonly seed: string;
   /** What the purgatory does on a digest mismatch (`--on-mismatch`); default the CLI's (spin). */
   readonly onMismatch?: "spin" | "reset";
+  /** False: `--no-mmu` (the purgatory hashes with the MMU and caches off). */
+  readonly mmu?: boolean;
+  /** False: `--no-crypto` (the purgatory hashes with scalar code). */
+  readonly crypto?: boolean;
 }
 
 /**
  * `purgatory bundle --mode M --kernel K --initrd I -t T --command-line S
- * --seed HEX -o DIR [--on-mismatch P]`; returns DIR.
+ * --seed HEX -o DIR [--on-mismatch P] [--no-mmu] [--no-crypto]`; returns DIR.
  * @throws Error with the command's output when it fails or DIR has no segments.bin.
  */
 export function makeBundle(r: BundleRequest): string {
@@ -109,6 +120,7 @@ function bundleArgs(r: BundleRequest): string[] {
   return [
     "bundle", "--mode", r.mode, "--kernel", r.kernelPath, "--initrd", r.initrdPath, "--target", r.targetJson,
     "--command-line", r.commandLine, "--seed", r.seed, "-o", r.outDir, ...(r.onMismatch === undefined ? [] : ["--on-mismatch", r.onMismatch]),
+    ...(r.mmu === false ? ["--no-mmu"] : []), ...(r.crypto === false ? ["--no-crypto"] : []),
   ];
 }
 

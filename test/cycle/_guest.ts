@@ -1,10 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Assets } from "../../scripts/assets.js";
+import type { Assets, Program } from "../../scripts/assets.js";
 import { busyboxInitramfs, type CpioEntry } from "../../scripts/initramfs.js";
 import { Agent, sha256, type Reply } from "./_agent.js";
-import { Machine } from "./_machine.js";
+import { REPO } from "./_bundle.js";
+import { Machine, type Match } from "./_machine.js";
 
 /**
  * The guests of the real cycles: a production initramfs (test/cycle/guest/
@@ -14,8 +15,7 @@ import { Machine } from "./_machine.js";
  * kernel and the kernel a reboot bundle starts boot into.
  */
 
-const here = new URL(".", import.meta.url).pathname;
-const repo = join(here, "..", "..");
+const here = join(REPO, "test", "cycle");
 
 /** Where the production guest keeps the files a bundle may reference by digest. */
 export const GUEST_KERNEL = "/boot/Image";
@@ -56,39 +56,45 @@ const APPLETS = [
 
 /** Builds the static loader with scripts/build-loader.sh (cached by source hash); returns its path. */
 export function buildLoader(): string {
-  const out = execFileSync("bash", [join(repo, "scripts", "build-loader.sh")], { encoding: "utf8" });
+  const out = execFileSync("bash", [join(REPO, "scripts", "build-loader.sh")], { encoding: "utf8" });
   return out.trim().split("\n").at(-1) ?? "";
+}
+
+/**
+ * A provisioned program's files for an initramfs: its binary, program
+ * interpreter and libraries where the package installs them, and /bin/NAME,
+ * a script that runs it through the interpreter with exactly those libraries.
+ */
+export function programFiles(p: Program, name: string): CpioEntry[] {
+  const file = (guestPath: string, hostPath: string): CpioEntry => ({ path: guestPath, mode: 0o755, data: readFileSync(hostPath) });
+  return [
+    file(p.binary.guestPath, p.binary.path),
+    file(p.interpreter.guestPath, p.interpreter.path),
+    // The interpreter is listed among the libraries too (as a soname); add it once.
+    ...p.libraries.filter((l) => l.guestPath !== p.interpreter.guestPath).map((l) => file(l.guestPath, l.path)),
+    { path: `/bin/${name}`, mode: 0o755, data: `#!/bin/sh\nexec ${p.interpreter.guestPath} --library-path ${p.libDirs.join(":")} ${p.binary.guestPath} "$@"\n` },
+  ];
+}
+
+/** The stage-2 initramfs (uncompressed): guest/stage2.sh as /init, with makedumpfile. */
+export function stage2Initramfs(assets: Assets): Uint8Array {
+  return busyboxInitramfs({
+    busybox: readFileSync(assets.busybox.binary.path),
+    applets: APPLETS,
+    init: readFileSync(join(here, "guest", "stage2.sh"), "utf8"),
+    extra: [{ path: "/tmp", directory: true }, ...programFiles(assets.makedumpfile, "makedumpfile")],
+  });
 }
 
 /** Writes both initramfs images into `dir` and returns every file the cycles use, with digests. */
 export function prepareGuest(assets: Assets, dir: string): Guest {
   const loaderPath = buildLoader();
-  const busybox = readFileSync(assets.busybox.binary.path);
-  const m = assets.makedumpfile;
-  const file = (guestPath: string, hostPath: string): CpioEntry => ({ path: guestPath, mode: 0o755, data: readFileSync(hostPath) });
-  // The interpreter is listed among the libraries too (as a soname); add it once.
-  const libraries = m.libraries.filter((l) => l.guestPath !== m.interpreter.guestPath).map((l) => file(l.guestPath, l.path));
-  const stage2 = busyboxInitramfs({
-    busybox,
-    applets: APPLETS,
-    init: readFileSync(join(here, "guest", "stage2.sh"), "utf8"),
-    extra: [
-      { path: "/tmp", directory: true },
-      file(m.binary.guestPath, m.binary.path),
-      file(m.interpreter.guestPath, m.interpreter.path),
-      ...libraries,
-      {
-        path: "/bin/makedumpfile",
-        mode: 0o755,
-        data: `#!/bin/sh\nexec ${m.interpreter.guestPath} --library-path ${m.libDirs.join(":")} ${m.binary.guestPath} "$@"\n`,
-      },
-    ],
-  });
+  const stage2 = stage2Initramfs(assets);
   const stage2Path = join(dir, "stage2.cpio");
   writeFileSync(stage2Path, stage2);
 
   const production = agentInitramfs(assets, [
-    file("/bin/loader", loaderPath),
+    { path: "/bin/loader", mode: 0o755, data: readFileSync(loaderPath) },
     { path: GUEST_KERNEL, data: readFileSync(assets.kernel.image.path) },
     { path: GUEST_STAGE2, data: stage2 },
   ]);
@@ -113,7 +119,7 @@ export function agentInitramfs(assets: Assets, extra: readonly CpioEntry[] = [])
     init: readFileSync(join(here, "guest", "agent.sh"), "utf8"),
     extra: [
       { path: "/tmp", directory: true },
-      { path: "/bin/collect-target.sh", mode: 0o755, data: readFileSync(join(repo, "examples", "collect-target.sh")) },
+      { path: "/bin/collect-target.sh", mode: 0o755, data: readFileSync(join(REPO, "examples", "collect-target.sh")) },
       ...extra,
     ],
   });
@@ -138,10 +144,11 @@ export interface Production {
   readonly capture: Uint8Array;
 }
 
-/** The production machine: `smp` CPUs (default 2), started at EL2 with `el2` (default EL1). */
+/** The production machine: `smp` CPUs (default 2), started at EL2 with `el2` (default EL1), with more QEMU arguments `extraArgs`. */
 export interface ProductionMachine {
   readonly smp?: number;
   readonly el2?: boolean;
+  readonly extraArgs?: readonly string[];
 }
 
 /**
@@ -152,7 +159,7 @@ export interface ProductionMachine {
 export async function bootProduction(guest: Pick<Guest, "kernel" | "production">, timeoutMs: number, on: ProductionMachine = {}): Promise<Production> {
   const machine = new Machine({
     kernel: guest.kernel.path, initrd: guest.production, append: PRODUCTION_APPEND, memory: "1G", smp: on.smp ?? 2,
-    ...(on.el2 === true ? { el2: true } : {}), timeoutMs,
+    ...(on.el2 === true ? { el2: true } : {}), ...(on.extraArgs === undefined ? {} : { extraArgs: on.extraArgs }), timeoutMs,
   });
   const agent = new Agent(machine);
   try {
@@ -164,4 +171,21 @@ export async function bootProduction(guest: Pick<Guest, "kernel" | "production">
     await machine.stop();
     throw new Error(`the production guest did not send its capture: ${(e as Error).message}\n${machine.transcript()}`);
   }
+}
+
+/**
+ * Crashes the production guest (sysrq-c) once a crash kernel is loaded, with
+ * every kernel message on the console, after writing "PURGATORY-MARKER
+ * MARKER" to the kernel's log for the capture kernel to find in the dump.
+ * @returns the line the guest prints right before `echo c`.
+ */
+export async function crash(prod: Production, marker: string, timeoutMs: number): Promise<Match> {
+  await prod.agent.launch([
+    "exec >/dev/console 2>&1",
+    "dmesg -n 8",
+    `echo "PURGATORY-MARKER ${marker}" >/dev/kmsg`,
+    'read -r up _ </proc/uptime; echo "@@CRASH $up@@"',
+    "echo c >/proc/sysrq-trigger",
+  ].join("\n"), timeoutMs);
+  return prod.machine.next(/@@CRASH /, timeoutMs);
 }

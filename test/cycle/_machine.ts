@@ -29,6 +29,8 @@ export interface BootOptions {
   readonly el2?: boolean;
   /** QEMU is killed this many milliseconds after it started. */
   readonly timeoutMs: number;
+  /** More QEMU arguments (a TCG plugin: toolchain/qemu/plugin.ts startCounting). */
+  readonly extraArgs?: readonly string[];
 }
 
 export interface Exit {
@@ -65,7 +67,7 @@ export class Machine {
       "-nodefaults", "-display", "none", "-monitor", "none", "-serial", "stdio", "-nic", "none",
       // A reset (panic=-1, a failed kexec) ends QEMU instead of booting again.
       "-no-reboot",
-      "-kernel", o.kernel, "-initrd", o.initrd, "-append", o.append,
+      "-kernel", o.kernel, "-initrd", o.initrd, "-append", o.append, ...(o.extraArgs ?? []),
     ];
     this.child = spawn("qemu-system-aarch64", this.args, { stdio: ["pipe", "pipe", "pipe"] });
     this.child.stdout.setEncoding("latin1");
@@ -135,9 +137,9 @@ export class Machine {
     }
   }
 
-  /** Kills QEMU (if still running) and waits for it. */
-  async stop(): Promise<Exit> {
-    if (this.exit === null) this.child.kill("SIGKILL");
+  /** Kills QEMU (if still running) and waits for it. SIGTERM lets QEMU exit cleanly (its plugins report). */
+  async stop(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<Exit> {
+    if (this.exit === null) this.child.kill(signal);
     return this.exited;
   }
 

@@ -11,7 +11,7 @@ import { KEXEC_ARCH_AARCH64, KEXEC_ON_CRASH } from "../../toolchain/layout/index
 import { parseTarget, type Target } from "../../toolchain/target/index.js";
 import { sha256 } from "./_agent.js";
 import { bundleCommandAvailable, describeCapture, makeBundle, sendBundle } from "./_bundle.js";
-import { GUEST_KERNEL, GUEST_STAGE2, bootProduction, captureCommandLine, prepareGuest, type Guest, type Production } from "./_guest.js";
+import { GUEST_KERNEL, GUEST_STAGE2, bootProduction, captureCommandLine, crash, prepareGuest, type Guest, type Production } from "./_guest.js";
 import { Timeline, keepConsole } from "./_machine.js";
 
 // Issue 5 §3: the real kdump cycle. Debian's cloud kernel boots in QEMU with
@@ -192,16 +192,9 @@ describe("the kdump cycle", () => {
 
     // The marker goes into the production kernel's log only: the capture
     // kernel learns which one to look for from its command line.
-    await prod.agent.launch([
-      "exec >/dev/console 2>&1",
-      "dmesg -n 8",
-      `echo "PURGATORY-MARKER ${marker}" >/dev/kmsg`,
-      'read -r up _ </proc/uptime; echo "@@CRASH $up@@"',
-      "echo c >/proc/sysrq-trigger",
-    ].join("\n"), STEP_MS);
+    const crashed = await crash(prod, marker, STEP_MS);
+    mark("echo c", crashed.line.t);
     const m = prod.machine;
-    const crash = await m.next(/@@CRASH /, STEP_MS);
-    mark("echo c", crash.line.t);
     const entry = await m.next(/purgatory: ok, entering kernel at 0x([0-9a-f]+) with dtb at 0x([0-9a-f]+)/, STEP_MS, "the purgatory's go-ahead");
     mark("purgatory enters the kernel", entry.line.t);
     const manifest = parseManifest(readFileSync(join(dir, "manifest.json"), "utf8"));
@@ -209,7 +202,7 @@ describe("the kdump cycle", () => {
     await m.next(/Linux version /, STEP_MS, "the capture kernel's banner");
     const stage2 = await m.next(/@@STAGE2 /, 240_000, "the capture kernel's /init");
     mark("capture /init", stage2.line.t);
-    console.log(`crash to capture /init: ${(stage2.line.t - crash.line.t).toFixed(0)} ms (host clock)`);
+    console.log(`crash to capture /init: ${(stage2.line.t - crashed.line.t).toFixed(0)} ms (host clock)`);
     const dmesg = await m.next(/@@(PASS|FAIL) (?:DMESG|MARKER) (.*) [0-9.]+@@/, 240_000, "the dmesg verdict");
     mark("dump-dmesg done", dmesg.line.t);
     expect(dmesg.match[1], dmesg.line.text).toBe("PASS");

@@ -36,16 +36,13 @@ describe("loadAssets", () => {
   const realJson = JSON.parse(readFileSync(join(defaultCacheDir(), "assets.json"), "utf8")) as Record<string, unknown>;
 
   it("returns absolute paths whose files hash to the recorded SHA-256", () => {
-    const m = assets.makedumpfile;
     const files = [
       ...assets.debs,
       assets.kernel.vmlinuz,
       assets.kernel.image,
       ...(assets.kernel.config ? [assets.kernel.config] : []),
       assets.busybox.binary,
-      m.binary,
-      m.interpreter,
-      ...m.libraries,
+      ...[assets.makedumpfile, assets.kexecTools].flatMap((p) => [p.binary, p.interpreter, ...p.libraries]),
     ];
     for (const f of files) {
       expect(isAbsolute(f.path), f.path).toBe(true);
@@ -65,7 +62,7 @@ describe("loadAssets", () => {
     }
     const names = assets.debs.map((d) => d.package);
     expect(names).toEqual([...names].sort());
-    expect(names).toEqual(expect.arrayContaining([assets.kernel.package, "busybox-static", "makedumpfile"]));
+    expect(names).toEqual(expect.arrayContaining([assets.kernel.package, "busybox-static", "makedumpfile", "kexec-tools"]));
   });
 
   it("has an uncompressed arm64 Image (booting.rst magic) that is the packaged vmlinuz, decompressed if need be", () => {
@@ -83,8 +80,13 @@ describe("loadAssets", () => {
     expect(readelf("-l", assets.busybox.binary.path)).not.toMatch(/program interpreter/);
   });
 
-  it("lists makedumpfile's interpreter and the closure of its NEEDED sonames, each file carrying that SONAME (readelf)", () => {
-    const m = assets.makedumpfile;
+  it.each([
+    ["makedumpfile", "/usr/bin/makedumpfile"],
+    ["kexecTools", "/sbin/kexec"],
+  ] as const)("lists %s's interpreter and the closure of its NEEDED sonames, each file carrying that SONAME (readelf)", (key, guestPath) => {
+    const m = assets[key];
+    expect(m.binary.guestPath).toBe(guestPath);
+    expect(readelf("-h", m.binary.path)).toMatch(/Machine:\s+AArch64/);
     expect(readelf("-l", m.binary.path)).toContain(`[Requesting program interpreter: ${m.interpreter.guestPath}]`);
     const bySoname = new Map(m.libraries.map((l) => [l.soname, l]));
     const seen = new Set<string>();
@@ -113,6 +115,8 @@ describe("loadAssets", () => {
     expect(failure(fakeCache({ ...realJson, schema: ASSETS_SCHEMA + 1 })).code).toBe("ASSETS_STALE");
     const { busybox: _, ...noBusybox } = realJson;
     expect(failure(fakeCache(noBusybox)).message).toMatch(/at busybox: not an object/);
+    const { kexecTools: _k, ...noKexec } = realJson;
+    expect(failure(fakeCache(noKexec)).message).toMatch(/at kexecTools: not an object/);
     expect(failure(fakeCache("{")).code).toBe("ASSETS_BAD");
     const kernel = { ...(realJson["kernel"] as object), image: { path: "arm64/nope", sha256: "0".repeat(64) } };
     const e = failure(fakeCache({ ...realJson, kernel }));

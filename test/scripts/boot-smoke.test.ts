@@ -4,13 +4,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadAssets } from "../../scripts/assets.js";
+import { loadAssets, type Program } from "../../scripts/assets.js";
 import { busyboxInitramfs, type CpioEntry } from "../../scripts/initramfs.js";
 
 // Boots the provisioned Debian arm64 kernel directly in QEMU (TCG) with a
 // busybox initramfs built by scripts/initramfs.ts, and runs the provisioned
-// makedumpfile in the guest through its program interpreter with only the
-// provisioned libraries: if the library set is incomplete, ld.so fails.
+// makedumpfile and kexec in the guest through their program interpreter with
+// only the provisioned libraries: if a library set is incomplete, ld.so fails.
 const BOOT_TIMEOUT_MS = 60_000;
 const work = mkdtempSync(join(tmpdir(), "boot-smoke-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -35,35 +35,40 @@ function runQemu(args: string[], ms: number): Promise<{ console: string; code: n
   });
 }
 
-describe("boot smoke: the provisioned arm64 kernel, busybox and makedumpfile", () => {
+describe("boot smoke: the provisioned arm64 kernel, busybox, makedumpfile and kexec", () => {
   it(
-    "boots to the busybox /init, prints the marker, runs makedumpfile with the provisioned libraries and powers off",
+    "boots to the busybox /init, prints the marker, runs makedumpfile and kexec with the provisioned libraries and powers off",
     async () => {
       const assets = loadAssets();
       const m = assets.makedumpfile;
+      const k = assets.kexecTools;
       const marker = `purgatory-smoke-${randomUUID()}`;
-      const libPath = m.libDirs.join(":");
-      // Debian version "1:1.7.2-1" → upstream "1.7.2", which makedumpfile prints.
-      const upstream = m.version.replace(/^\d+:/, "").replace(/-[^-]*$/, "");
+      const invoke = (p: Program, arg: string) => `${p.interpreter.guestPath} --library-path ${p.libDirs.join(":")} ${p.binary.guestPath} ${arg}`;
+      // Debian version "1:1.7.2-1" → upstream "1.7.2", which the programs print.
+      const upstream = (p: Program) => p.version.replace(/^\d+:/, "").replace(/-[^-]*$/, "").replace(/\./g, "\\.");
       const init = [
         "#!/bin/sh",
         "mount -t proc proc /proc",
         `echo "${marker} up on $(cat /proc/sys/kernel/osrelease)"`,
-        `${m.interpreter.guestPath} --library-path ${libPath} ${m.binary.guestPath} -v`,
+        invoke(m, "-v"),
         `echo "${marker} makedumpfile-exit=$?"`,
+        invoke(k, "--version"),
+        `echo "${marker} kexec-exit=$?"`,
         "poweroff -f",
         "",
       ].join("\n");
-      const file = (guestPath: string, hostPath: string): CpioEntry => ({ path: guestPath, mode: 0o755, data: readFileSync(hostPath) });
+      // Both programs come with libc6 (the same pinned version): each guest path once.
+      const files = new Map<string, { path: string; sha256: string }>();
+      for (const f of [m, k].flatMap((p) => [p.binary, p.interpreter, ...p.libraries])) {
+        const had = files.get(f.guestPath);
+        if (had !== undefined && had.sha256 !== f.sha256) throw new Error(`${f.guestPath}: ${had.path} and ${f.path} differ`);
+        files.set(f.guestPath, f);
+      }
       const initrd = busyboxInitramfs({
         busybox: readFileSync(assets.busybox.binary.path),
         applets: ["sh", "mount", "cat", "echo", "ls", "poweroff"],
         init,
-        extra: [
-          file(m.binary.guestPath, m.binary.path),
-          file(m.interpreter.guestPath, m.interpreter.path),
-          ...m.libraries.filter((l) => l.guestPath !== m.interpreter.guestPath).map((l) => file(l.guestPath, l.path)),
-        ],
+        extra: [...files].map(([guestPath, f]): CpioEntry => ({ path: guestPath, mode: 0o755, data: readFileSync(f.path) })),
         compress: "gzip",
       });
       const initrdPath = join(work, "initrd.cpio.gz");
@@ -80,8 +85,10 @@ describe("boot smoke: the provisioned arm64 kernel, busybox and makedumpfile", (
       const show = `QEMU ${run.timedOut ? `timed out after ${BOOT_TIMEOUT_MS} ms` : `exited with ${run.code}`}; console:\n${run.console}`;
       expect(run.console, show).toContain(`Linux version ${assets.kernel.release}`);
       expect(run.console, show).toContain(`${marker} up on ${assets.kernel.release}`);
-      expect(run.console, show).toMatch(new RegExp(`makedumpfile: version ${upstream.replace(/\./g, "\\.")}\\b`));
+      expect(run.console, show).toMatch(new RegExp(`makedumpfile: version ${upstream(m)}\\b`));
       expect(run.console, show).toContain(`${marker} makedumpfile-exit=0`);
+      expect(run.console, show).toMatch(new RegExp(`^kexec-tools ${upstream(k)}\\r?$`, "m"));
+      expect(run.console, show).toContain(`${marker} kexec-exit=0`);
       expect(run.console, show).toMatch(/reboot: Power down/);
       expect(run.timedOut, show).toBe(false);
       expect(run.code, show).toBe(0);

@@ -95,6 +95,9 @@ describe("provision.sh", () => {
     expect(kernelDeb?.pinned).toBe(false);
     expect(assets.debs.find((d) => d.package === "busybox-static")?.pinned).toBe(false);
     expect(assets.debs.find((d) => d.package === "libc6")?.pinned).toBe(true);
+    // kexec-tools comes through the same resolver as makedumpfile, into its own root.
+    expect(assets.debs.find((d) => d.package === "kexec-tools")?.pinned).toBe(true);
+    expect(assets.kexecTools.root).not.toBe(assets.makedumpfile.root);
     // What it fetched is written in the pin file's format, ready to adopt.
     expect(readFileSync(join(cache, "arm64-packages.pin"), "utf8")).toContain(`${assets.kernel.package} ${assets.kernel.version} ${kernelDeb?.sha256}\n`);
     // The host's apt and dpkg state are untouched: no arm64 lists, no foreign architecture.
