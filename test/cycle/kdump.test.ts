@@ -166,52 +166,84 @@ describe("examples/loader in the production guest", () => {
   }, STEP_MS);
 });
 
+/**
+ * One kdump cycle on a running production guest: a crash bundle from its own
+ * description, sent back and loaded with examples/loader, a marker, a panic;
+ * the capture kernel must boot through our purgatory and makedumpfile must
+ * read the marker from /proc/vmcore.
+ */
+async function kdumpCycle(p: Production, targetJson: string, label: string, mark: (name: string, t?: number) => void): Promise<void> {
+  const marker = randomUUID();
+  const dir = makeBundle({
+    mode: "crash",
+    targetJson,
+    kernelPath: guest.kernel.path,
+    initrdPath: guest.stage2.path,
+    commandLine: captureCommandLine(marker),
+    outDir: join(work, `crash-bundle-${label}`),
+    seed: marker.replaceAll("-", ""),
+  });
+  mark("crash bundle made");
+  const local = new Map([[guest.kernel.sha256, GUEST_KERNEL], [guest.stage2.sha256, GUEST_STAGE2]]);
+  const sent = await sendBundle(p.agent, dir, "/bundle", local, STEP_MS);
+  mark(`bundle in the guest (${sent.sentBytes} bytes sent)`);
+  expect(sent.linked.length).toBe(2); // the kernel and the initramfs: by digest, not over the console
+
+  const load = await p.agent.run("loader /bundle && cat /sys/kernel/kexec_crash_loaded", STEP_MS);
+  expect(load.status, load.output).toBe(0);
+  expect(load.output).toMatch(/\n1\n$/);
+  mark("loaded");
+
+  // The marker goes into the production kernel's log only: the capture
+  // kernel learns which one to look for from its command line.
+  const crashed = await crash(p, marker, STEP_MS);
+  mark("echo c", crashed.line.t);
+  const m = p.machine;
+  await m.next(/purgatory: verifying \d+ regions with the SHA-256 instructions, caches on/, STEP_MS, "the purgatory's fast path");
+  const entry = await m.next(/purgatory: ok, entering kernel at 0x([0-9a-f]+) with dtb at 0x([0-9a-f]+)/, STEP_MS, "the purgatory's go-ahead");
+  mark("purgatory enters the kernel", entry.line.t);
+  const manifest = parseManifest(readFileSync(join(dir, "manifest.json"), "utf8"));
+  expect([BigInt(`0x${entry.match[1]}`), BigInt(`0x${entry.match[2]}`)]).toEqual([manifest.kernelEntry, manifest.dtbAddress]);
+  await m.next(/Linux version /, STEP_MS, "the capture kernel's banner");
+  const stage2 = await m.next(/@@STAGE2 /, 240_000, "the capture kernel's /init");
+  mark("capture /init", stage2.line.t);
+  console.log(`${label}: crash to capture /init: ${(stage2.line.t - crashed.line.t).toFixed(0)} ms (host clock)`);
+  const dmesg = await m.next(/@@(PASS|FAIL) (?:DMESG|MARKER) (.*) [0-9.]+@@/, 240_000, "the dmesg verdict");
+  mark("dump-dmesg done", dmesg.line.t);
+  expect(dmesg.match[1], dmesg.line.text).toBe("PASS");
+  expect(dmesg.match[2]).toContain(`PURGATORY-MARKER ${marker}`);
+  const dump = await m.next(/@@(PASS|FAIL) DUMP (.*) [0-9.]+@@/, 480_000, "the dump verdict");
+  mark("makedumpfile -l -d 31 done", dump.line.t);
+  expect(dump.match[1], dump.line.text).toBe("PASS");
+  await m.next(/@@DONE /, STEP_MS);
+  const exit = await m.exited;
+  expect(exit.code, "QEMU should end when the capture kernel powers off").toBe(0);
+}
+
 describe("the kdump cycle", () => {
   it.skipIf(!HAVE_BUNDLE)(`a crash bundle from the guest's own description boots the capture kernel through our purgatory, and makedumpfile reads the marker from /proc/vmcore${MISSING_BUNDLE}`, async (ctx) => {
     showConsoleOnFailure(ctx);
-    const marker = randomUUID();
-    const dir = makeBundle({
-      mode: "crash",
-      targetJson: join(work, "target.json"),
-      kernelPath: guest.kernel.path,
-      initrdPath: guest.stage2.path,
-      commandLine: captureCommandLine(marker),
-      outDir: join(work, "crash-bundle"),
-      seed: marker.replaceAll("-", ""),
-    });
-    mark("crash bundle made");
-    const local = new Map([[guest.kernel.sha256, GUEST_KERNEL], [guest.stage2.sha256, GUEST_STAGE2]]);
-    const sent = await sendBundle(prod.agent, dir, "/bundle", local, STEP_MS);
-    mark(`bundle in the guest (${sent.sentBytes} bytes sent)`);
-    expect(sent.linked.length).toBe(2); // the kernel and the initramfs: by digest, not over the console
+    await kdumpCycle(prod, join(work, "target.json"), "EL1", mark);
+  }, MACHINE_MS);
+});
 
-    const load = await prod.agent.run("loader /bundle && cat /sys/kernel/kexec_crash_loaded", STEP_MS);
-    expect(load.status, load.output).toBe(0);
-    expect(load.output).toMatch(/\n1\n$/);
-    mark("loaded");
+// The same cycle with the production kernel at EL2 (virt,virtualization=on):
+// kexec then enters the purgatory at EL2, where it builds its identity map
+// with the EL2 registers and resets through SMC.
+describe("the kdump cycle at EL2", () => {
+  let el2: Production | undefined;
+  afterAll(async () => {
+    if (el2 !== undefined) await keepConsole(el2.machine, "kdump-el2");
+  });
 
-    // The marker goes into the production kernel's log only: the capture
-    // kernel learns which one to look for from its command line.
-    const crashed = await crash(prod, marker, STEP_MS);
-    mark("echo c", crashed.line.t);
-    const m = prod.machine;
-    const entry = await m.next(/purgatory: ok, entering kernel at 0x([0-9a-f]+) with dtb at 0x([0-9a-f]+)/, STEP_MS, "the purgatory's go-ahead");
-    mark("purgatory enters the kernel", entry.line.t);
-    const manifest = parseManifest(readFileSync(join(dir, "manifest.json"), "utf8"));
-    expect([BigInt(`0x${entry.match[1]}`), BigInt(`0x${entry.match[2]}`)]).toEqual([manifest.kernelEntry, manifest.dtbAddress]);
-    await m.next(/Linux version /, STEP_MS, "the capture kernel's banner");
-    const stage2 = await m.next(/@@STAGE2 /, 240_000, "the capture kernel's /init");
-    mark("capture /init", stage2.line.t);
-    console.log(`crash to capture /init: ${(stage2.line.t - crashed.line.t).toFixed(0)} ms (host clock)`);
-    const dmesg = await m.next(/@@(PASS|FAIL) (?:DMESG|MARKER) (.*) [0-9.]+@@/, 240_000, "the dmesg verdict");
-    mark("dump-dmesg done", dmesg.line.t);
-    expect(dmesg.match[1], dmesg.line.text).toBe("PASS");
-    expect(dmesg.match[2]).toContain(`PURGATORY-MARKER ${marker}`);
-    const dump = await m.next(/@@(PASS|FAIL) DUMP (.*) [0-9.]+@@/, 480_000, "the dump verdict");
-    mark("makedumpfile -l -d 31 done", dump.line.t);
-    expect(dump.match[1], dump.line.text).toBe("PASS");
-    await m.next(/@@DONE /, STEP_MS);
-    const exit = await m.exited;
-    expect(exit.code, "QEMU should end when the capture kernel powers off").toBe(0);
+  it.skipIf(!HAVE_BUNDLE)(`the production kernel at EL2 crashes into the capture kernel through our purgatory, and makedumpfile reads the marker${MISSING_BUNDLE}`, async (ctx) => {
+    el2 = await bootProduction(guest, MACHINE_MS, { el2: true });
+    const p = el2;
+    ctx.onTestFailed(() => console.error(p.machine.transcript()));
+    expect((await p.agent.run("dmesg | grep -c 'CPU(s) started at EL2'", STEP_MS)).output.trim()).toBe("1");
+    const capturePath = join(work, "el2.capture");
+    writeFileSync(capturePath, p.capture);
+    const targetJson = describeCapture(capturePath, join(work, "el2-target.json"));
+    await kdumpCycle(p, targetJson, "EL2", () => {});
   }, MACHINE_MS);
 });
