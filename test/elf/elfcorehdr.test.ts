@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
-import { buildElfcorehdr, checkVmcoreHeader, dumpElfHeaders, lintVmcoreinfoCoverage, subtract } from "../../toolchain/elf/index.js";
+import { buildElfcorehdr, checkVmcoreHeader, dumpElfHeaders, lintVmcoreinfoCoverage } from "../../toolchain/elf/index.js";
 import { parseTarget, parseVmcoreinfo } from "../../toolchain/target/index.js";
 import type { Target } from "../../toolchain/target/index.js";
 import { expectGolden } from "../_golden.js";
@@ -143,15 +143,6 @@ describe("buildElfcorehdr", () => {
   });
 });
 
-describe("subtract", () => {
-  it("cuts holes out of ranges and drops empty pieces", () => {
-    const r = (s: number, e: number) => ({ start: BigInt(s), end: BigInt(e) });
-    expect(subtract([r(0, 100)], [r(0, 10), r(90, 100)])).toEqual([r(10, 90)]);
-    expect(subtract([r(0, 100), r(200, 300)], [r(50, 250)])).toEqual([r(0, 50), r(250, 300)]);
-    expect(subtract([r(0, 100)], [r(0, 100)])).toEqual([]);
-    expect(subtract([r(0, 100)], [r(100, 200)])).toEqual([r(0, 100)]);
-  });
-});
 
 it("readelf is installed (the oracle of this file)", () => {
   expect(execFileSync("readelf", ["--version"], { encoding: "utf8" })).toMatch(/GNU readelf/);

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
-import { memoryMapFromIomem, mergeRanges, parseIomem } from "../../toolchain/target/index.js";
+import { memoryMapFromIomem, normalize as mergeRanges, parseIomem } from "../../toolchain/target/index.js";
 import { thrown } from "../_thrown.js";
 
 const QEMU = readFileSync(new URL("fixtures/qemu-virt-6.1/root/proc/iomem", import.meta.url), "utf8");

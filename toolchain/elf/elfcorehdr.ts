@@ -1,4 +1,5 @@
 import { InputError, encodeLayout, hex } from "../bytes/index.js";
+import { subtract } from "../target/ranges.js";
 import type { Range, Target } from "../target/types.js";
 import { kimagePa, linearVa, parseVmcoreinfo, vaModel } from "../target/vmcoreinfo.js";
 import type { VaModel } from "../target/vmcoreinfo.js";
@@ -158,20 +159,3 @@ function kernelImage(m: VaModel, code: Range, data: Range): Range {
   return { start, end: data.end };
 }
 
-/** `ranges` minus `holes` (both ascending, half-open), dropping empty pieces. */
-export function subtract(ranges: readonly Range[], holes: readonly Range[]): Range[] {
-  const out: Range[] = [];
-  for (const r of ranges) {
-    let pieces: Range[] = [r];
-    for (const h of holes) {
-      pieces = pieces.flatMap((p) => {
-        if (h.end <= p.start || h.start >= p.end) return [p];
-        const left = { start: p.start, end: h.start };
-        const right = { start: h.end, end: p.end };
-        return [left, right].filter((x) => x.end > x.start);
-      });
-    }
-    out.push(...pieces);
-  }
-  return out;
-}

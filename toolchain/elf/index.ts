@@ -6,7 +6,7 @@
 export * from "./layout.js";
 export { parseElfHeader, parseProgramHeaders, parseNotes, programHeaderSpan, readElf } from "./read.js";
 export type { ElfHeader, Note, ProgramHeader } from "./read.js";
-export { buildElfcorehdr, subtract, ELF_CORE_HEADER_ALIGN } from "./elfcorehdr.js";
+export { buildElfcorehdr, ELF_CORE_HEADER_ALIGN } from "./elfcorehdr.js";
 export type { Elfcorehdr, PhdrRole, PhdrSummary } from "./elfcorehdr.js";
 export { checkVmcoreHeader } from "./check.js";
 export type { CheckOptions, VmcoreFinding } from "./check.js";

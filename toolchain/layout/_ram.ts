@@ -1,5 +1,5 @@
 import type { Range, Target } from "../target/types.js";
-import { subtract, totalSize } from "./_ranges.js";
+import { subtract, totalSize } from "../target/ranges.js";
 
 /** The target facts the RAM estimate reads. */
 export type RamFacts = Pick<Target, "pageSize" | "memory"> &

@@ -1,6 +1,6 @@
 import { hex, hex64 } from "../bytes/index.js";
 import type { Target } from "../target/types.js";
-import { subtract, intersect } from "./_ranges.js";
+import { subtract, intersect } from "../target/ranges.js";
 import { KEXEC_ARCH_AARCH64, KEXEC_ON_CRASH, type Plan } from "./types.js";
 
 /**

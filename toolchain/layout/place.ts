@@ -1,7 +1,7 @@
 import { InputError, hex } from "../bytes/index.js";
 import type { Range, Target } from "../target/types.js";
 import { estimateTotalRamPages } from "./_ram.js";
-import { alignDown, alignUp, intersect, normalize, subtract, totalSize } from "./_ranges.js";
+import { alignDown, alignUp, intersect, normalize, subtract, totalSize } from "../target/ranges.js";
 import {
   DTB_MAX_SIZE,
   KEXEC_ARCH_AARCH64,

@@ -14,7 +14,7 @@ import {
   serializeFdt,
   type AddrSize,
 } from "../fdt/index.js";
-import type { Range, Target } from "../target/index.js";
+import { subtract, type Range, type Target } from "../target/index.js";
 
 /**
  * Facts about QEMU's arm64 `virt` machine (QEMU 7.2, hw/arm/virt.c and
@@ -170,20 +170,6 @@ function allocTopDown(free: readonly Range[], size: bigint, lo: bigint, hi: bigi
   return null;
 }
 
-/** `ranges` minus `holes`, both ascending and disjoint. */
-function subtract(ranges: readonly Range[], holes: readonly Range[]): Range[] {
-  let out = [...ranges];
-  for (const h of holes) {
-    out = out.flatMap((r) => {
-      if (h.end <= r.start || h.start >= r.end) return [r];
-      return [
-        ...(h.start > r.start ? [{ start: r.start, end: h.start }] : []),
-        ...(h.end < r.end ? [{ start: h.end, end: r.end }] : []),
-      ];
-    });
-  }
-  return out;
-}
 
 export interface VirtOptions {
   readonly el2: boolean;

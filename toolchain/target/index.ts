@@ -4,7 +4,8 @@
  * derived from vmcoreinfo. Everything downstream takes a plain `Target`.
  */
 export type { CpuNote, PageSize, Range, Target, VmcoreInfo } from "./types.js";
-export { parseIomem, memoryMapFromIomem, mergeRanges } from "./iomem.js";
+export { parseIomem, memoryMapFromIomem } from "./iomem.js";
+export { alignDown, alignUp, intersect, normalize, subtract, totalSize } from "./ranges.js";
 export type { IomemEntry, IomemMemoryMap } from "./iomem.js";
 export { parseTarget, serializeTarget, validateTarget } from "./json.js";
 export { parseVmcoreinfo, vaModel, linearVa, kimagePa, describeVaModel } from "./vmcoreinfo.js";

@@ -1,4 +1,5 @@
 import { InputError, hex } from "../bytes/index.js";
+import { normalize } from "./ranges.js";
 import type { Range } from "./types.js";
 
 /**
@@ -144,7 +145,7 @@ export function memoryMapFromIomem(entries: readonly IomemEntry[]): IomemMemoryM
   const low = crash.length === 2 ? crash[0] : undefined;
   return {
     memory,
-    reserved: mergeRanges(reserved),
+    reserved: normalize(reserved),
     crashKernel: high === undefined ? null : { start: high.start, end: high.end },
     crashKernelLow: low === undefined ? null : { start: low.start, end: low.end },
     kernelCode: kernelCode === null ? null : { start: kernelCode.start, end: kernelCode.end },
@@ -152,15 +153,3 @@ export function memoryMapFromIomem(entries: readonly IomemEntry[]): IomemMemoryM
   };
 }
 
-/** Sorts ranges and merges those that overlap or touch. */
-export function mergeRanges(ranges: readonly Range[]): Range[] {
-  const sorted = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  const out: { start: bigint; end: bigint }[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last !== undefined && r.start <= last.end) {
-      if (r.end > last.end) last.end = r.end;
-    } else out.push({ start: r.start, end: r.end });
-  }
-  return out;
-}

@@ -1,5 +1,5 @@
 import { InputError, hex } from "../bytes/index.js";
-import { mergeRanges } from "./iomem.js";
+import { normalize } from "./ranges.js";
 import type { CpuNote, PageSize, Range, Target, VmcoreInfo } from "./types.js";
 import { parseVmcoreinfo } from "./vmcoreinfo.js";
 
@@ -95,7 +95,7 @@ export function validateTarget(t: Target): void {
   if (t.memory.length === 0) bad("memory", "no System RAM ranges", "Capture /proc/iomem as root.");
   ascending(t.memory, "memory");
   ascending(t.reserved, "reserved");
-  const ram = mergeRanges(t.memory);
+  const ram = normalize(t.memory);
   const inRam = (r: Range, path: string): void => {
     if (!ram.some((m) => r.start >= m.start && r.end <= m.end)) {
       bad(path, `${hex(r.start)}-${hex(r.end)} is not inside System RAM`, "Every reserved, crash and kernel range lies inside a memory range.");

@@ -1,6 +1,6 @@
-import type { Range } from "../target/types.js";
+import type { Range } from "./types.js";
 
-/** Range arithmetic on half-open `[start, end)` bigint ranges, for the planner. */
+/** Range arithmetic on half-open `[start, end)` bigint ranges: the one copy the planner, the elfcorehdr, the iomem reader and QEMU targets share. */
 
 /** Rounds `v` up to a multiple of `a` (a > 0). */
 export function alignUp(v: bigint, a: bigint): bigint {
