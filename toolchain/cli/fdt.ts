@@ -1,5 +1,3 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { InputError, hex } from "../bytes/index.js";
 import {
@@ -22,6 +20,7 @@ import {
   serializeFdt,
   setProperty,
 } from "../fdt/index.js";
+import { readInput, writeAtomically } from "./_files.js";
 import { report, run } from "./_run.js";
 
 /**
@@ -241,24 +240,4 @@ function parseNumber(text: string, max: bigint, where: string): bigint {
     throw new InputError("BAD_VALUE", `Cannot use "${text}": it is not a whole number from 0 to ${hex(max)}`, where, "Write numbers in decimal or 0x hex");
   }
   return v;
-}
-
-function readInput(file: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(file));
-  } catch (e) {
-    throw new InputError("READ_FAILED", `Cannot read ${file}: ${(e as Error).message}`, file, "Check the path and its permissions");
-  }
-}
-
-/** Writes to a temporary file beside `path`, then renames it over `path`: no half-written output. */
-function writeAtomically(path: string, bytes: Uint8Array): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new InputError("WRITE_FAILED", `Cannot write ${path}: ${(e as Error).message}`, path, "Check that the directory exists and is writable");
-  }
 }
