@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAssets } from "../scripts/assets.js";
 import { busyboxInitramfs } from "../scripts/initramfs.js";
-import { bootBundle, dumpVirtDtb, readBundle, virtTarget } from "../toolchain/qemu/index.js";
+import { readBundle } from "../toolchain/bundle/index.js";
+import { bootBundle, dumpVirtDtb, virtTarget } from "../toolchain/qemu/index.js";
 import { writeHandBundle } from "../test/qemu/_bundle.js";
 
 /**
@@ -40,7 +41,7 @@ try {
       const dir = join(work, `el${el2 ? 2 : 1}-${smp}`);
       const target = virtTarget({ dtb: await dumpVirtDtb({ el2, memory: GiB, smp }), memory: GiB, crashKernel: null });
       writeHandBundle(dir, { target, kernel, initrd, bootargs: "console=ttyAMA0 panic=-1" });
-      const bundle = readBundle(dir);
+      const bundle = await readBundle(dir);
       const toInit: number[] = [];
       const toMarker: number[] = [];
       for (let i = 0; i < runs; i++) {

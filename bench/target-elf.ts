@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { buildElfcorehdr, checkVmcoreHeader, lintVmcoreinfoCoverage } from "../toolchain/elf/index.js";
-import { memoryMapFromIomem, parseIomem, parseTarget, parseVmcoreinfo, serializeTarget } from "../toolchain/target/index.js";
+import { checkVmcoreHeader } from "../toolchain/elf/index.js";
+import { buildElfcorehdr, lintVmcoreinfoCoverage, memoryMapFromIomem, parseIomem, parseTarget, parseVmcoreinfo, serializeTarget } from "../toolchain/target/index.js";
 import type { Target } from "../toolchain/target/index.js";
 
 /**

@@ -1,6 +1,6 @@
 // Purgatory entry: verify every region, then enter the kernel.
 //
-// In (the kexec contract, reference/kexec-arm64.md §6.2): MMU and caches off,
+// In (the kexec contract, docs/kexec-contract.md §2): MMU and caches off,
 // at EL2 or EL1, registers unknown. Nothing is assumed about x0..x30 or sp.
 // Out: x0 = slot_dtb_addr, x1 = x2 = x3 = 0, a branch to slot_kernel_entry at
 // the same exception level, MMU and caches off (booting.rst), and every system

@@ -93,26 +93,26 @@ const HINT = "Run `npm run provision` (it downloads the arm64 packages into the 
 
 /**
  * Reads `<cacheDir>/assets.json` and checks that every file it names exists.
- * @throws InputError `ASSETS_MISSING` when assets.json or a file it names is
- *   missing, `ASSETS_STALE` when it was written by another schema, and
- *   `ASSETS_BAD` when a field is missing or has the wrong type.
+ * @throws InputError `NO_ASSETS` when assets.json or a file it names is
+ *   missing, `STALE_ASSETS` when it was written by another schema, and
+ *   `BAD_ASSETS` when a field is missing or has the wrong type.
  */
 export function loadAssets(cacheDir: string = defaultCacheDir()): Assets {
   const file = join(cacheDir, "assets.json");
   if (!existsSync(file)) {
-    throw new InputError("ASSETS_MISSING", `Cannot load the arm64 assets: ${file} does not exist`, file, HINT);
+    throw new InputError("NO_ASSETS", `Cannot load the arm64 assets: ${file} does not exist`, file, HINT);
   }
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
-    throw new InputError("ASSETS_BAD", `Cannot load the arm64 assets: ${file} is not JSON (${(e as Error).message})`, file, HINT);
+    throw new InputError("BAD_ASSETS", `Cannot load the arm64 assets: ${file} is not JSON (${(e as Error).message})`, file, HINT);
   }
   const r = new Reader(cacheDir, file);
   const top = r.obj(raw, "");
   const schema = r.num(top, "schema", "");
   if (schema !== ASSETS_SCHEMA) {
-    throw new InputError("ASSETS_STALE", `Cannot load the arm64 assets: ${file} has schema ${schema}, this code reads ${ASSETS_SCHEMA}`, file, HINT);
+    throw new InputError("STALE_ASSETS", `Cannot load the arm64 assets: ${file} has schema ${schema}, this code reads ${ASSETS_SCHEMA}`, file, HINT);
   }
   const k = r.obj(top["kernel"], "kernel");
   const b = r.obj(top["busybox"], "busybox");
@@ -158,7 +158,7 @@ class Reader {
   ) {}
 
   bad(where: string, why: string): never {
-    throw new InputError("ASSETS_BAD", `Cannot load the arm64 assets: ${this.jsonFile} at ${where}: ${why}`, where, HINT);
+    throw new InputError("BAD_ASSETS", `Cannot load the arm64 assets: ${this.jsonFile} at ${where}: ${why}`, where, HINT);
   }
   obj(v: unknown, where: string): Record<string, unknown> {
     if (typeof v !== "object" || v === null || Array.isArray(v)) this.bad(where || "top level", "not an object");
@@ -187,7 +187,7 @@ class Reader {
   path(rel: string, where: string): string {
     const abs = resolve(this.cacheDir, rel);
     if (!existsSync(abs)) {
-      throw new InputError("ASSETS_MISSING", `Cannot load the arm64 assets: ${abs} (${where} in ${this.jsonFile}) does not exist`, abs, HINT);
+      throw new InputError("NO_ASSETS", `Cannot load the arm64 assets: ${abs} (${where} in ${this.jsonFile}) does not exist`, abs, HINT);
     }
     return abs;
   }

@@ -9,8 +9,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { hex } from "../toolchain/bytes/index.js";
-import { buildBundle, describeBundle, verifyBundle, writeDirAtomic } from "../toolchain/bundle/index.js";
-import { bootBundle, dumpVirtDtb, readBundle, virtTarget } from "../toolchain/qemu/index.js";
+import { buildBundle, describeBundle, readBundle, verifyBundle, writeDirAtomic } from "../toolchain/bundle/index.js";
+import { bootBundle, dumpVirtDtb, virtTarget } from "../toolchain/qemu/index.js";
 import { serializeTarget } from "../toolchain/target/index.js";
 import { loadAssets } from "./assets.js";
 import { busyboxInitramfs } from "./initramfs.js";
@@ -74,7 +74,7 @@ async function main(): Promise<number> {
   const show = (line: string) => {
     if (/purgatory:|Linux version|^demo:|Run \/init/.test(line)) process.stdout.write(line + "\n");
   };
-  const r = await bootBundle(readBundle(dir), { timeoutMs: 120_000, expect: /demo: linux,booted-from-kexec is set/ }, (t) => {
+  const r = await bootBundle(await readBundle(dir), { timeoutMs: 120_000, expect: /demo: linux,booted-from-kexec is set/ }, (t) => {
     const lines = (partial + t).split("\n");
     partial = lines.pop()!;
     for (const line of lines) show(line.replace(/\r$/, ""));

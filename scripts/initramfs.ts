@@ -58,17 +58,17 @@ const utf8 = new TextEncoder();
 
 /**
  * Builds a newc cpio archive from `entries`.
- * @throws InputError `CPIO_PATH` for an empty path or one with `.`/`..`
- *   components, `CPIO_DUPLICATE` for two entries with one path or a path that
- *   is both a directory and something else, `CPIO_MODE` for a mode outside
- *   0..0o7777, `CPIO_TOO_BIG` for data of 4 GiB or more (newc sizes are 32-bit).
+ * @throws InputError `BAD_PATH` for an empty path or one with `.`/`..`
+ *   components, `DUPLICATE` for two entries with one path or a path that
+ *   is both a directory and something else, `BAD_VALUE` for a mode outside
+ *   0..0o7777, `TOO_LARGE` for data of 4 GiB or more (newc sizes are 32-bit).
  */
 export function buildCpio(entries: readonly CpioEntry[], options: CpioOptions = {}): Uint8Array {
   const byPath = new Map<string, CpioEntry>();
   for (const e of entries) {
     const path = normalize(e.path);
     if (byPath.has(path)) {
-      throw new InputError("CPIO_DUPLICATE", `Cannot build cpio archive: two entries for ${path}`, e.path, "Give each path once");
+      throw new InputError("DUPLICATE", `Cannot build cpio archive: two entries for ${path}`, e.path, "Give each path once");
     }
     byPath.set(path, e);
   }
@@ -78,7 +78,7 @@ export function buildCpio(entries: readonly CpioEntry[], options: CpioOptions = 
       if (e === undefined) byPath.set(dir, { path: dir, directory: true });
       else if (!("directory" in e)) {
         throw new InputError(
-          "CPIO_DUPLICATE",
+          "DUPLICATE",
           `Cannot build cpio archive: ${dir} is a parent of ${path} but not a directory`,
           e.path,
           "Make it a directory entry or move the child",
@@ -108,10 +108,10 @@ export function buildCpio(entries: readonly CpioEntry[], options: CpioOptions = 
   members.forEach(({ path, entry: e, type, perm, data }, i) => {
     const mode = e.mode ?? perm;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-      throw new InputError("CPIO_MODE", `Cannot build cpio archive: mode 0o${mode.toString(8)} is not permission bits`, e.path, "Use 0..0o7777; the type comes from the entry kind");
+      throw new InputError("BAD_VALUE", `Cannot build cpio archive: mode 0o${mode.toString(8)} is not permission bits`, e.path, "Use 0..0o7777; the type comes from the entry kind");
     }
     if (data.length > 0xffffffff) {
-      throw new InputError("CPIO_TOO_BIG", `Cannot build cpio archive: ${data.length} bytes do not fit newc's 32-bit size`, e.path);
+      throw new InputError("TOO_LARGE", `Cannot build cpio archive: ${data.length} bytes do not fit newc's 32-bit size`, e.path);
     }
     const nlink = type === S_IFDIR ? 2 + (subdirs.get(path) ?? 0) : 1;
     member(w, path, { c_ino: i, c_mode: type | mode, c_nlink: nlink, c_filesize: data.length }, data);
@@ -140,7 +140,7 @@ function describe(e: CpioEntry): { type: number; perm: number; data: Uint8Array 
 function normalize(path: string): string {
   const parts = path.split("/").filter((p) => p !== "");
   if (parts.length === 0 || parts.some((p) => p === "." || p === "..")) {
-    throw new InputError("CPIO_PATH", `Cannot build cpio archive: bad member path ${JSON.stringify(path)}`, path, "Use a path like /bin/sh, without . or .. components");
+    throw new InputError("BAD_PATH", `Cannot build cpio archive: bad member path ${JSON.stringify(path)}`, path, "Use a path like /bin/sh, without . or .. components");
   }
   return parts.join("/");
 }
@@ -165,8 +165,8 @@ export interface BusyboxInitramfsOptions extends CpioOptions {
  * Builds an initramfs around a static busybox: /bin/busybox, one symlink per
  * applet, empty /dev, /proc and /sys for the caller's /init to mount on, and
  * /init (mode 0755).
- * @throws InputError `CPIO_INIT` when /init's `#!` interpreter is not in the
- *   archive, `CPIO_APPLET` for an applet name that is not a plain file name,
+ * @throws InputError `NOT_FOUND` when /init's `#!` interpreter is not in the
+ *   archive, `BAD_NAME` for an applet name that is not a plain file name,
  *   and everything `buildCpio` throws.
  */
 export function busyboxInitramfs(options: BusyboxInitramfsOptions): Uint8Array {
@@ -179,7 +179,7 @@ export function busyboxInitramfs(options: BusyboxInitramfsOptions): Uint8Array {
   ];
   for (const applet of new Set(options.applets)) {
     if (applet === "" || applet.includes("/") || applet === "busybox") {
-      throw new InputError("CPIO_APPLET", `Cannot build busybox initramfs: bad applet name ${JSON.stringify(applet)}`, applet, "Give names like sh or poweroff");
+      throw new InputError("BAD_NAME", `Cannot build busybox initramfs: bad applet name ${JSON.stringify(applet)}`, applet, "Give names like sh or poweroff");
     }
     entries.push({ path: `/bin/${applet}`, symlink: "busybox" });
   }
@@ -190,7 +190,7 @@ export function busyboxInitramfs(options: BusyboxInitramfsOptions): Uint8Array {
   const interpreter = shebang?.[1];
   if (interpreter === undefined || !entries.some((e) => `/${normalize(e.path)}` === interpreter)) {
     throw new InputError(
-      "CPIO_INIT",
+      "NOT_FOUND",
       `Cannot build busybox initramfs: /init must start with #! and an interpreter in the archive, got ${JSON.stringify(interpreter ?? options.init.slice(0, 20))}`,
       "/init",
       'Start /init with "#!/bin/sh" and include "sh" in the applets',

@@ -7,7 +7,7 @@ import type { CommandModule } from "yargs";
  * stdout and stderr; usage failures map to exit 2 as in main.ts.
  */
 export async function runCli(
-  command: CommandModule<object, any>, // eslint-disable-line @typescript-eslint/no-explicit-any
+  command: CommandModule<object, any>, // yargs types each module by its own options
   args: string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";

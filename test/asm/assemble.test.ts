@@ -89,6 +89,7 @@ describe("Assembler.assemble", () => {
     const missing = await failure("nop\nadr x0, nowhere\nnop");
     expect(missing.where).toBe("t.S:2");
     expect(missing.message).toContain("KS_ERR_ASM_SYMBOL_MISSING");
+    expect(missing.code).toBe("ASM_ERROR");
   });
 
   it("resolves forward references while it looks for the failing line", async () => {

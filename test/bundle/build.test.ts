@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -29,6 +29,9 @@ function lowHighTarget(): Target {
     crashKernelLow: { start: 0x78000000n, end: 0x7c000000n },
   };
 }
+
+/** The code a promise rejects with ("ok" when it resolves). */
+const code = (p: Promise<unknown>) => p.then(() => "ok", (e: unknown) => (e instanceof InputError ? e.code : String(e)));
 
 describe("buildBundle", () => {
   it.each([
@@ -83,9 +86,8 @@ describe("buildBundle", () => {
 
   it("checks a staged kernel's header and size as loadKernelImage checks a raw Image", async () => {
     const staged = (bytes: Uint8Array) => ({ size: bytes.length, sha256: new Uint8Array(32), head: bytes.subarray(0, 64) });
-    const code = (p: Promise<unknown>) => p.then(() => "ok", (e: unknown) => (e instanceof InputError ? e.code : String(e)));
-    expect(await code(buildBundle({ ...inputs("reboot"), kernel: staged(syntheticInitrd()) }))).toBe("IMAGE_MAGIC");
-    expect(await code(buildBundle({ ...inputs("reboot"), kernel: staged(syntheticImage(0x90000, 0x80000n)) }))).toBe("IMAGE_SIZE");
+    expect(await code(buildBundle({ ...inputs("reboot"), kernel: staged(syntheticInitrd()) }))).toBe("BAD_MAGIC");
+    expect(await code(buildBundle({ ...inputs("reboot"), kernel: staged(syntheticImage(0x90000, 0x80000n)) }))).toBe("SIZE_MISMATCH");
     expect(await code(buildBundle({ ...inputs("reboot"), kernel: { ...staged(syntheticImage()), head: new Uint8Array(10) } }))).toBe("TRUNCATED");
   });
 
@@ -99,6 +101,7 @@ describe("buildBundle", () => {
 
   it("refuses a bundle without any base DTB", async () => {
     await expect(buildBundle(inputs("reboot", { ...virtTarget(), dtb: null }))).rejects.toThrow(/--dtb/);
+    expect(await code(buildBundle(inputs("reboot", { ...virtTarget(), dtb: null })))).toBe("NO_DTB");
   });
 });
 
@@ -131,6 +134,19 @@ describe("verifyBundle", () => {
     writeFileSync(join(dir, "manifest.json"), JSON.stringify(m));
     const r = await verifyBundle(dir);
     expect(r.checks.find((c) => c.check === "purgatory: regions")?.ok).toBe(false);
+  });
+
+  it("names the missing file, and the manifest and field that is wrong", async () => {
+    const dir = await written();
+    rmSync(join(dir, "initrd.bin"));
+    const r = await verifyBundle(dir);
+    expect(r.firstFailure).toMatchObject({ check: "initrd: file", ok: false, detail: expect.stringMatching(/initrd.bin cannot be read: ENOENT/) });
+    const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify({ ...m, format: "purgatory-bundle/0" }));
+    await expect(verifyBundle(dir)).rejects.toMatchObject({ code: "BAD_MANIFEST", where: "format", file: join(dir, "manifest.json") });
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify(m).slice(0, 100));
+    await expect(verifyBundle(dir)).rejects.toThrow(new RegExp(`Cannot parse .*\\(at offset 0x64 of ${join(dir, "manifest.json")}\\)`));
+    await expect(verifyBundle(join(dir, "nothing"))).rejects.toMatchObject({ code: "NO_MANIFEST" });
   });
 });
 

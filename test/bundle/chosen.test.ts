@@ -104,6 +104,8 @@ describe("editChosen", () => {
   it("refuses a command line over COMMAND_LINE_SIZE", () => {
     expect(() => editChosen(parseFdt(base), { mode: "reboot", commandLine: "x".repeat(2048), initrd: null, elfcorehdr: null, usableMemory: [], seed: new Uint8Array(0) }, 0))
       .toThrow(/COMMAND_LINE_SIZE/);
+    expect(() => editChosen(parseFdt(base), { mode: "reboot", commandLine: "x".repeat(2048), initrd: null, elfcorehdr: null, usableMemory: [], seed: new Uint8Array(0) }, 0))
+      .toThrow(expect.objectContaining({ code: "CMDLINE_TOO_LONG" }) as Error);
   });
 });
 
@@ -129,5 +131,6 @@ describe("composeCommandLine", () => {
   });
   it("refuses --command-line with --reuse-cmdline", () => {
     expect(() => composeCommandLine({ mode: "reboot", commandLine: "a", reuse: "b" })).toThrow(InputError);
+    expect(() => composeCommandLine({ mode: "reboot", commandLine: "a", reuse: "b" })).toThrow(expect.objectContaining({ code: "CMDLINE_CONFLICT" }) as Error);
   });
 });

@@ -38,7 +38,14 @@ describe("encodeSegmentTable/decodeSegmentTable", () => {
       expect.unreachable();
     } catch (e) {
       expect((e as InputError).where).toBe(32 + 24);
+      expect((e as InputError).code).toBe("BAD_ROLE");
     }
+  });
+
+  it("refuses more segments than kexec_load takes", () => {
+    const b = encodeSegmentTable(sample);
+    new DataView(b.buffer, b.byteOffset).setUint32(12, 17, true);
+    expect(() => decodeSegmentTable(b)).toThrow(expect.objectContaining({ code: "TOO_MANY_SEGMENTS", where: 12 }) as Error);
   });
 
   it("throws only InputError on arbitrary mutations (10,000 cases)", () => {

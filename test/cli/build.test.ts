@@ -21,7 +21,7 @@ describe("purgatory build", () => {
     expect(new Uint8Array(readFileSync(out))).toEqual(lib.blob);
     expect(readFileSync(`${out}.json`, "utf8")).toBe(stableJson(lib.slots) + "\n");
     expect(r.out).toBe(
-      `wrote ${out}: ${lib.blob.length} bytes, sha256 ${lib.sha256} (keystone 0.9)\n` +
+      `wrote ${out}: ${lib.blob.length} bytes, sha256 ${lib.sha256} (${lib.assembler})\n` +
         `  memsz ${lib.memsz} bytes (the blob and its page-table pool): give the segment at least this\n` +
         "  console pl011@0x9000000, on mismatch spin, 16 regions, flags none (fast path)\n" +
         `  slot map: ${out}.json\n`,
@@ -57,8 +57,8 @@ describe("purgatory build", () => {
   it.each([
     [["--console", "pl011"], "BAD_CONSOLE"],
     [["--console", "pl011@0x9000001"], "MISALIGNED"],
-    [["--regions", "8"], "BAD_REGIONS"],
-    [["--page-tables", "5000"], "BAD_PAGE_TABLES"],
+    [["--regions", "8"], "BAD_VALUE"],
+    [["--page-tables", "5000"], "BAD_VALUE"],
   ])("refuses %j with exit 1 and writes nothing", async (args, code) => {
     const out = join(dir, `bad-${code}.bin`);
     const r = await cli([...args, "-o", out, "--json"]);
@@ -72,6 +72,7 @@ describe("purgatory build", () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain("Cannot write");
     expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    expect(JSON.parse((await cli(["-o", join(dir, "missing", "p.bin"), "--json"])).out).error.code).toBe("WRITE_FAILED");
   });
 
   it("refuses an unknown policy as a usage error", async () => {

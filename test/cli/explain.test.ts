@@ -92,7 +92,7 @@ describe("purgatory explain", () => {
     expect(r.out).toMatch(/page-alignment/);
     const bad = await cli([`${FIXTURES}explain-list-bad/load.json`, "--target", t, "--json"]);
     expect(bad.code).toBe(1);
-    expect(JSON.parse(bad.out).error).toMatchObject({ code: "LOAD_FACTS", where: "pageSize" });
+    expect(JSON.parse(bad.out).error).toMatchObject({ code: "TARGET_MISMATCH", where: "pageSize" });
   });
 
   it("says what is wrong with unreadable input, with the path and a hint", async () => {

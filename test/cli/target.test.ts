@@ -54,17 +54,17 @@ describe("purgatory target qemu-virt", () => {
     expect(parseTarget(readFileSync(out, "utf8")).crashKernel).toEqual({ start: 0xb000_0000n, end: 0xc000_0000n });
   });
 
-  it("refuses bad input with exit 1 and writes nothing", async () => {
+  it("refuses bad option values with exit 2, other failures with exit 1, and writes nothing", async () => {
     const out = join(dir, "bad.json");
-    const cases: [string[], string][] = [
-      [["-m", "512"], "BAD_SIZE"],
-      [["--smp", "9"], "BAD_SMP"],
-      [["--crashkernel", "64M@0x40000000"], "CRASHKERNEL_NO_FIT"],
-      [["--qemu-binary", join(dir, "no-qemu")], "QEMU_MISSING"],
+    const cases: [string[], string, number][] = [
+      [["-m", "512"], "BAD_OPTION", 2],
+      [["--smp", "9"], "BAD_OPTION", 2],
+      [["--crashkernel", "64M@0x40000000"], "NO_FIT", 1],
+      [["--qemu-binary", join(dir, "no-qemu")], "QEMU_MISSING", 1],
     ];
-    for (const [args, code] of cases) {
+    for (const [args, code, exit] of cases) {
       const r = await cli(["qemu-virt", ...args, "-o", out, "--json"]);
-      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.code, args.join(" ")).toBe(exit);
       expect(JSON.parse(r.out).error.code, args.join(" ")).toBe(code);
     }
     expect(existsSync(out)).toBe(false);

@@ -49,16 +49,6 @@ export async function purgatoryAsync(args: readonly string[]): Promise<CliResult
   });
 }
 
-/**
- * Whether the built CLI has a working `bundle` command. (yargs answers an
- * unknown command's --help with the top-level help and exit 0, so the check
- * looks for bundle's own options.)
- */
-export function bundleCommandAvailable(): boolean {
-  if (!existsSync(CLI)) return false;
-  const r = purgatory(["bundle", "--help"]);
-  return r.status === 0 && /--mode\b/.test(r.stdout) && /--kernel\b/.test(r.stdout);
-}
 
 /**
  * `purgatory describe --from CAPTURE -o TARGET --json`: target.json from a

@@ -10,7 +10,7 @@ import { hex } from "../../toolchain/bytes/index.js";
 import { KEXEC_ARCH_AARCH64, KEXEC_ON_CRASH } from "../../toolchain/layout/index.js";
 import { parseTarget, type Target } from "../../toolchain/target/index.js";
 import { sha256 } from "./_agent.js";
-import { bundleCommandAvailable, describeCapture, makeBundle, sendBundle } from "./_bundle.js";
+import { describeCapture, makeBundle, sendBundle } from "./_bundle.js";
 import { GUEST_KERNEL, GUEST_STAGE2, bootProduction, captureCommandLine, crash, prepareGuest, type Guest, type Production } from "./_guest.js";
 import { Timeline, keepConsole } from "./_machine.js";
 
@@ -27,8 +27,6 @@ const MACHINE_MS = 12 * 60_000;
 const STEP_MS = 90_000;
 const assets = loadAssets();
 const work = mkdtempSync(join(tmpdir(), "cycle-kdump-"));
-const HAVE_BUNDLE = bundleCommandAvailable();
-const MISSING_BUNDLE = HAVE_BUNDLE ? "" : " [skipped: the built CLI has no `purgatory bundle` (toolchain/cli/bundle.ts, registered in commands.ts)]";
 
 let guest: Guest;
 let prod: Production;
@@ -221,7 +219,7 @@ async function kdumpCycle(p: Production, targetJson: string, label: string, mark
 }
 
 describe("the kdump cycle", () => {
-  it.skipIf(!HAVE_BUNDLE)(`a crash bundle from the guest's own description boots the capture kernel through our purgatory, and makedumpfile reads the marker from /proc/vmcore${MISSING_BUNDLE}`, async (ctx) => {
+  it(`a crash bundle from the guest's own description boots the capture kernel through our purgatory, and makedumpfile reads the marker from /proc/vmcore`, async (ctx) => {
     showConsoleOnFailure(ctx);
     await kdumpCycle(prod, join(work, "target.json"), "EL1", mark);
   }, MACHINE_MS);
@@ -236,7 +234,7 @@ describe("the kdump cycle at EL2", () => {
     if (el2 !== undefined) await keepConsole(el2.machine, "kdump-el2");
   });
 
-  it.skipIf(!HAVE_BUNDLE)(`the production kernel at EL2 crashes into the capture kernel through our purgatory, and makedumpfile reads the marker${MISSING_BUNDLE}`, async (ctx) => {
+  it(`the production kernel at EL2 crashes into the capture kernel through our purgatory, and makedumpfile reads the marker`, async (ctx) => {
     el2 = await bootProduction(guest, MACHINE_MS, { el2: true });
     const p = el2;
     ctx.onTestFailed(() => console.error(p.machine.transcript()));

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadAssets } from "../../scripts/assets.js";
 import { parseManifest } from "../../toolchain/bundle/manifest.js";
-import { bundleCommandAvailable, describeCapture, makeBundle, sendBundle } from "./_bundle.js";
+import { describeCapture, makeBundle, sendBundle } from "./_bundle.js";
 import { GUEST_KERNEL, GUEST_STAGE2, bootProduction, prepareGuest, rebootCommandLine, type Production } from "./_guest.js";
 import { Timeline, keepConsole } from "./_machine.js";
 
@@ -18,8 +18,6 @@ import { Timeline, keepConsole } from "./_machine.js";
 
 const MACHINE_MS = 10 * 60_000;
 const STEP_MS = 90_000;
-const HAVE_BUNDLE = bundleCommandAvailable();
-const MISSING_BUNDLE = HAVE_BUNDLE ? "" : " [skipped: the built CLI has no `purgatory bundle` (toolchain/cli/bundle.ts, registered in commands.ts)]";
 const work = mkdtempSync(join(tmpdir(), "cycle-reboot-"));
 const timeline = new Timeline();
 let prod: Production | undefined;
@@ -31,7 +29,7 @@ afterAll(async () => {
 });
 
 describe("the reboot cycle", () => {
-  it.skipIf(!HAVE_BUNDLE)(`a reboot bundle loaded by examples/loader and started with --exec boots the second kernel through our purgatory with the bundle's command line${MISSING_BUNDLE}`, async (ctx) => {
+  it(`a reboot bundle loaded by examples/loader and started with --exec boots the second kernel through our purgatory with the bundle's command line`, async (ctx) => {
     const assets = loadAssets();
     const guest = prepareGuest(assets, work);
     prod = await bootProduction(guest, MACHINE_MS);

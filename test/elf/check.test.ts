@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { buildElfcorehdr, checkVmcoreHeader } from "../../toolchain/elf/index.js";
+import { checkVmcoreHeader } from "../../toolchain/elf/index.js";
+import { buildElfcorehdr } from "../../toolchain/target/index.js";
 import { parseTarget } from "../../toolchain/target/index.js";
-import { noteRecord as note } from "../../toolchain/elf/index.js";
+import { noteRecord as note } from "../../toolchain/target/index.js";
 
 const TARGET = parseTarget(readFileSync(new URL("../target/fixtures/qemu-virt-6.1/target.json", import.meta.url), "utf8"));
 const GOOD = buildElfcorehdr(TARGET).bytes;

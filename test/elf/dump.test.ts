@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
-import { buildElfcorehdr, dumpElfHeaders } from "../../toolchain/elf/index.js";
+import { dumpElfHeaders } from "../../toolchain/elf/index.js";
+import { buildElfcorehdr } from "../../toolchain/target/index.js";
 import { parseTarget } from "../../toolchain/target/index.js";
 
 const TARGET = parseTarget(readFileSync(new URL("../target/fixtures/qemu-virt-6.1/target.json", import.meta.url), "utf8"));

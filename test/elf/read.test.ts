@@ -2,10 +2,11 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
-import { buildElfcorehdr, parseElfHeader, parseNotes, parseProgramHeaders, readElf } from "../../toolchain/elf/index.js";
+import { parseElfHeader, parseNotes, parseProgramHeaders, readElf } from "../../toolchain/elf/index.js";
+import { buildElfcorehdr } from "../../toolchain/target/index.js";
 import { parseTarget } from "../../toolchain/target/index.js";
 import { fakeKcore } from "../target/_fake-root.js";
-import { noteRecord as note } from "../../toolchain/elf/index.js";
+import { noteRecord as note } from "../../toolchain/target/index.js";
 import { thrown } from "../_thrown.js";
 
 const TARGET = parseTarget(readFileSync(new URL("../target/fixtures/qemu-virt-6.1/target.json", import.meta.url), "utf8"));

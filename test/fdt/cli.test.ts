@@ -155,7 +155,7 @@ describe("bad input: exit 1 with the offset and a hint, nothing half-written", (
 
   it("reports a missing file as input error", async () => {
     const r = await cli("fdt", "dump", "/nonexistent/x.dtb");
-    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/Cannot read \/nonexistent\/x.dtb: ENOENT/)]);
+    expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/Cannot read \/nonexistent\/x.dtb: no such file \(ENOENT\)/)]);
   });
 
   it("leaves no temporary file behind when the output cannot be written", async () => {

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { stableJson } from "../../toolchain/cli/_run.js";
+import { stableJson } from "../../toolchain/bytes/index.js";
+import { expectGolden } from "../_golden.js";
 import { type FdtTree, describeFdt, formatDts, guessType, parseFdt, serializeFdt } from "../../toolchain/fdt/index.js";
 import { valueArb } from "./_arbitrary.js";
 import { type Blob, FIXTURES, dtcCompile, dtcDecompile, fixtureBlobs, qemuBlobs } from "./_corpus.js";
@@ -59,8 +59,6 @@ describe("describeFdt gives plain data for --json (golden: fixtures/shapes.dump.
   it("matches the golden; UPDATE_GOLDENS=1 rewrites it for a person to review", () => {
     const golden = `${FIXTURES}shapes.dump.json`;
     const json = stableJson(describeFdt(parseFdt(dtcCompile(`${FIXTURES}shapes.dts`)))) + "\n";
-    if (process.env.UPDATE_GOLDENS === "1") writeFileSync(golden, json);
-    expect(existsSync(golden), `missing ${golden}; create it with UPDATE_GOLDENS=1 and review it`).toBe(true);
-    expect(json).toBe(readFileSync(golden, "utf8"));
+    expectGolden(golden, json);
   });
 });

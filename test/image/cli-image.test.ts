@@ -43,12 +43,12 @@ describe("purgatory image info", () => {
     expect(text.err).toMatch(/^purgatory: Cannot load the kernel: it is built for 64 KiB pages but the target runs 4 KiB pages/);
     const json = await run(["info", "--json", "--page-size", "4096", k64]);
     expect(json.code).toBe(1);
-    expect(JSON.parse(json.out)).toMatchObject({ error: { code: "PAGE_SIZE", where: 24 } });
+    expect(JSON.parse(json.out)).toMatchObject({ error: { code: "PAGE_SIZE_CONFLICT", where: 24 } });
   });
 
   it("exits 1 for a missing file and 2 for a page size that does not exist", async () => {
     const missing = await run(["info", join(dir, "nope")]);
-    expect([missing.code, missing.err]).toEqual([1, expect.stringMatching(/Cannot read .*nope: ENOENT/)]);
+    expect([missing.code, missing.err]).toEqual([1, expect.stringMatching(/Cannot read .*nope: no such file \(ENOENT\)/)]);
     const bad = await run(["info", "--page-size", "8192", zboot]);
     expect([bad.code, bad.err]).toEqual([2, expect.stringMatching(/--page-size 8192 is not one of 4096, 16384, 65536/)]);
   });

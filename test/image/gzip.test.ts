@@ -47,6 +47,7 @@ describe("gunzip decompresses gzip members exactly", () => {
     const cm = GZ.slice();
     cm[2] = 7;
     expect(() => gunzip(cm)).toThrow(/compression method 7 is not deflate/);
+    expect(() => gunzip(cm)).toThrow(expect.objectContaining({ code: "BAD_GZIP" }) as Error);
     const flg = GZ.slice();
     flg[3] = 0x20;
     expect(() => gunzip(flg)).toThrow(/reserved flag bits/);

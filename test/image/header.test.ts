@@ -66,7 +66,7 @@ describe("checkImage applies the loading rules", () => {
 
   it("refuses a big-endian kernel", () => {
     expect(() => checkImage(makeImage({ flags: 1n }))).toThrow(/big-endian/);
-    expect(code(() => checkImage(makeImage({ flags: 1n })))).toBe("BIG_ENDIAN");
+    expect(code(() => checkImage(makeImage({ flags: 1n })))).toBe("UNSUPPORTED_BIG_ENDIAN");
   });
 
   it("refuses a page size the target does not run, accepts an unspecified one", () => {

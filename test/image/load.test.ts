@@ -67,7 +67,7 @@ describe("loadKernelImage unwraps every container to the raw Image", () => {
     let b = IMAGE;
     for (let i = 0; i <= MAX_NESTING; i++) b = gz(b);
     const e = await failure(loadKernelImage(b));
-    expect([e.code, e.message]).toEqual(["NESTING", expect.stringMatching(/nest more than 6 deep \(gzip > gzip > gzip > gzip > gzip > gzip > gzip\)/)]);
+    expect([e.code, e.message]).toEqual(["TOO_DEEP", expect.stringMatching(/nest more than 6 deep \(gzip > gzip > gzip > gzip > gzip > gzip > gzip\)/)]);
     let ok = IMAGE;
     for (let i = 0; i < MAX_NESTING; i++) ok = gz(ok);
     expect((await loadKernelImage(ok)).formatChain).toHaveLength(MAX_NESTING + 1);
@@ -76,6 +76,7 @@ describe("loadKernelImage unwraps every container to the raw Image", () => {
   it("refuses data that contradicts its container's header", async () => {
     const uimage = await failure(loadKernelImage(makeUImage(zst(IMAGE), { comp: 1 })));
     expect(uimage.message).toMatch(/the uImage header says its data is gzip, but the data looks like zstd \(at offset 0x40\)/);
+    expect(uimage.code).toBe("FORMAT_MISMATCH");
     const zboot = await failure(loadKernelImage(makeZboot(gz(IMAGE), "zstd")));
     expect(zboot.message).toMatch(/the zboot header says its data is zstd, but the data looks like gzip \(at offset 0x200\)/);
     const size = await failure(loadKernelImage(makeZboot(zst(IMAGE), "zstd", { appendedSize: 0x1234 })));
@@ -89,13 +90,13 @@ describe("loadKernelImage unwraps every container to the raw Image", () => {
     zb[zb.length - 8]! ^= 1; // the gzip CRC32, 8 bytes from the end of the payload
     expect((await failure(loadKernelImage(zb))).where).toBe(zb.length - 8);
     const big = await failure(loadKernelImage(makeUImage(gz(makeImage({ fileSize: 0x4000, imageSize: 0x2000n })), { comp: 1 })));
-    expect([big.code, big.where]).toEqual(["IMAGE_SIZE", "uImage>gzip+0x10"]);
+    expect([big.code, big.where]).toEqual(["SIZE_MISMATCH", "uImage>gzip+0x10"]);
     expect(big.message).toMatch(/image_size is only 0x2000 \(at uImage>gzip\+0x10\)\. The header is corrupt/);
   });
 
   it("passes the page size through and returns warnings as data", async () => {
     const k64 = gz(makeImage({ flags: 3n << 1n }));
-    expect((await failure(loadKernelImage(k64, { pageSize: 4096 }))).code).toBe("PAGE_SIZE");
+    expect((await failure(loadKernelImage(k64, { pageSize: 4096 }))).code).toBe("PAGE_SIZE_CONFLICT");
     expect((await loadKernelImage(k64, { pageSize: 65536 })).flags.pageSize).toBe(65536);
     const legacy = await loadKernelImage(makeUImage(makeImage({ imageSize: 0n })));
     expect(legacy.warnings).toEqual([expect.stringMatching(/image_size is 0/)]);

@@ -18,6 +18,7 @@ describe("readPeHeader finds the machine and the sections", () => {
   it("refuses a missing signature and a section past the end of the file", () => {
     const uki = makeUki(new Uint8Array(0x10));
     expect(() => readPeHeader(uki, 0x10)).toThrow(/signature at 0x10 is 0x0, expected "PE\\0\\0"/);
+    expect(() => readPeHeader(uki, 0x10)).toThrow(expect.objectContaining({ code: "BAD_PE" }) as Error);
     expect(() => readPeHeader(uki.subarray(0, 0x405), 0x40)).toThrow(/section ".linux": data 0x400\+0x10 lies past the end of the 0x405-byte file/);
     expect(() => readPeHeader(uki.subarray(0, 0x60), 0x40)).toThrow(/Cannot read PE section table/);
   });

@@ -43,6 +43,7 @@ describe("parseUImage reads and checks a legacy U-Boot image", () => {
 
   it("refuses other operating systems, architectures, types and compressions by name", () => {
     expect(() => parseUImage(makeUImage(IMAGE, { os: 17 }))).toThrow(/its OS is 17, not Linux \(5\)/);
+    expect(() => parseUImage(makeUImage(IMAGE, { os: 17 }))).toThrow(expect.objectContaining({ code: "BAD_UIMAGE" }) as Error);
     expect(() => parseUImage(makeUImage(IMAGE, { arch: 2 }))).toThrow(/architecture is 2 \(32-bit ARM\), not arm64 \(22\)/);
     expect(() => parseUImage(makeUImage(IMAGE, { type: 3 }))).toThrow(/type is 3 \(ramdisk\), not a kernel/);
     expect(() => parseUImage(makeUImage(IMAGE, { comp: 3 }))).toThrow(/compressed with lzma, which is not supported \(none, gzip and zstd are\)/);

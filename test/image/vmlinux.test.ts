@@ -109,11 +109,12 @@ describe("flattenVmlinux lays PT_LOADs out as objcopy -O binary does", () => {
     be[18] = 0;
     be[19] = 183;
     expect(() => flattenVmlinux(be)).toThrow(/big-endian \(ELFDATA2MSB\) arm64 kernel/);
-    expect(() => flattenVmlinux(be)).toThrow(expect.objectContaining({ code: "BIG_ENDIAN" }) as InputError);
+    expect(() => flattenVmlinux(be)).toThrow(expect.objectContaining({ code: "UNSUPPORTED_BIG_ENDIAN" }) as InputError);
     expect(() => flattenVmlinux(patch(SYNTH, 4, [1]))).toThrow(/ELF class 1 and data encoding 1 are not ELFCLASS64/);
     expect(() => flattenVmlinux(makeVmlinux(IMAGE, { machine: 62 }))).toThrow(/e_machine is 62 \(x86-64\), not EM_AARCH64 \(183\) \(at offset 0x12\)/);
     expect(() => flattenVmlinux(makeVmlinux(IMAGE, { type: 1 }))).toThrow(/e_type is 1 \(ET_REL \(an object file\)\)/);
     expect(() => flattenVmlinux(makeVmlinux(IMAGE, { type: 4 }))).toThrow(/ET_CORE/);
+    expect(() => flattenVmlinux(makeVmlinux(IMAGE, { type: 4 }))).toThrow(expect.objectContaining({ code: "BAD_ELF" }) as InputError);
     expect(() => flattenVmlinux(patch(SYNTH, 54, [55, 0]))).toThrow(/e_phentsize 55/);
   });
 

@@ -37,6 +37,7 @@ describe("unxz decompresses xz streams", () => {
     const corrupt = STREAM.slice();
     corrupt[60]! ^= 0x55;
     await expect(unxz(corrupt)).rejects.toThrow(/Cannot decompress xz data: the compressed data is corrupt/);
+    await expect(unxz(corrupt)).rejects.toThrow(expect.objectContaining({ code: "BAD_XZ" }) as Error);
     await expect(unxz(withSize(STREAM, 5))).rejects.toThrow(/the 4 bytes after the stream say 0x5 but it decompressed to 0x2000 bytes/);
   });
 

@@ -32,6 +32,7 @@ describe("parseZboot reads the zboot-header.S header", () => {
     const binary = makeZboot(new Uint8Array(16), "gzip");
     binary[25] = 0x01;
     expect(() => parseZboot(binary)).toThrow(/compress_type is not ASCII text/);
+    expect(() => parseZboot(binary)).toThrow(expect.objectContaining({ code: "BAD_ZBOOT" }) as Error);
   });
 
   it("refuses another architecture's zboot", () => {

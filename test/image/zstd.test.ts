@@ -84,6 +84,7 @@ describe("unzstd decompresses zstd frames exactly", () => {
     const reserved = frame(one);
     reserved[6] = 0x07; // last block, type 3
     await expect(unzstd(reserved)).rejects.toThrow(/block type 3 is reserved/);
+    await expect(unzstd(reserved)).rejects.toThrow(expect.objectContaining({ code: "BAD_ZSTD" }) as Error);
     await expect(unzstd(frame([{ raw: new Uint8Array(0x20001) }]))).rejects.toThrow(/block size 0x20001 exceeds the maximum 0x20000/);
     await expect(unzstd(IMAGE_ZST.subarray(0, 100))).rejects.toThrow(/Cannot read zstd frame block/);
     await expect(unzstd(new Uint8Array([0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0]))).rejects.toThrow(/holds no zstd frame/);

@@ -1,5 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { expect } from "vitest";
+import { readFileSync } from "node:fs";
 import type { LayoutInput } from "../../toolchain/layout/index.js";
 import { parseTarget, type Target } from "../../toolchain/target/index.js";
 
@@ -50,14 +49,4 @@ export function target(over: Partial<Target> = {}): Target {
   };
 }
 
-/** Fails on a missing or different golden, unless UPDATE_GOLDENS=1 (then writes it). */
-export function expectGolden(path: string, actual: string): void {
-  if (process.env.UPDATE_GOLDENS === "1") {
-    writeFileSync(path, actual);
-    return;
-  }
-  if (!existsSync(path)) {
-    throw new Error(`missing golden ${path}: review the output, then create it with UPDATE_GOLDENS=1`);
-  }
-  expect(actual).toBe(readFileSync(path, "utf8"));
-}
+export { expectGolden } from "../_golden.js";

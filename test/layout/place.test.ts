@@ -138,19 +138,19 @@ describe("planLayout placement rules", () => {
     ["a size above 64 bits", { dtb: { bufsz: 1n << 64n } }, /not a 64-bit size/],
   ])("refuses %s with LAYOUT_INPUT", (_, over, re) => {
     const err = captureInputError(() => planLayout(base(over)));
-    expect(err.code).toBe("LAYOUT_INPUT");
+    expect(err.code).toBe("BAD_VALUE");
     expect(err.message).toMatch(re);
   });
 
   it("refuses a crash plan without crash memory and suggests crashkernel=", () => {
     const err = captureInputError(() => planLayout(base({}, { crashKernel: null })));
-    expect(err.code).toBe("LAYOUT_NO_CRASH_RANGE");
+    expect(err.code).toBe("NO_CRASH_KERNEL");
     expect(err.hint).toMatch(/crashkernel=\d+M/);
   });
 
   it("refuses segments above half of RAM before placing anything", () => {
     const err = captureInputError(() => planLayout(base({ mode: "reboot", elfcorehdr: undefined as never, initrd: { bufsz: 600n * MiB } }, { crashKernel: null })));
-    expect(err.code).toBe("LAYOUT_RAM_HALF");
+    expect(err.code).toBe("OVER_HALF_RAM");
   });
 });
 
@@ -166,7 +166,7 @@ describe("planLayout properties", () => {
           plan = planLayout(input);
         } catch (e) {
           if (!(e instanceof InputError)) throw e;
-          expect(["LAYOUT_NO_FIT", "LAYOUT_RAM_HALF"]).toContain(e.code);
+          expect(["NO_FIT", "OVER_HALF_RAM"]).toContain(e.code);
           refused++;
           return;
         }

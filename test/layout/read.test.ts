@@ -101,7 +101,7 @@ describe("parseLoadJson", () => {
     ["an empty target path", doc({ target: "" }), "target", /empty path/],
   ])("refuses %s with LOAD_JSON and where it is", (_, text, where, re) => {
     const e = errorOf(text);
-    expect(e.code).toBe("LOAD_JSON");
+    expect(e.code).toBe("BAD_LOAD");
     expect(e.where).toBe(where);
     expect(e.message).toMatch(re);
   });

@@ -97,15 +97,15 @@ describe("patch", () => {
   });
 
   it.each([
-    ["a slot that does not exist", { kernel: 1n }, "NO_SUCH_SLOT", "kernel"],
-    ["region_count (written by regions)", { region_count: 1 }, "NO_SUCH_SLOT", "region_count"],
+    ["a slot that does not exist", { kernel: 1n }, "NOT_FOUND", "kernel"],
+    ["region_count (written by regions)", { region_count: 1 }, "NOT_FOUND", "region_count"],
     ["a misaligned kernel entry", { kernel_entry: 0x1002n }, "MISALIGNED", "kernel_entry"],
     ["a DTB address that is not 8-byte aligned", { dtb_addr: 0x1004n }, "MISALIGNED", "dtb_addr"],
     ["a negative address", { kernel_entry: -4n }, "BAD_VALUE", "kernel_entry"],
     ["an address past 64 bits", { dtb_addr: 1n << 64n }, "BAD_VALUE", "dtb_addr"],
     ["a number where a bigint belongs", { dtb_addr: 8 }, "BAD_VALUE", "dtb_addr"],
-    ["a reserved flag bit", { flags: 4 }, "RESERVED", "flags"],
-    ["a negative flags value", { flags: -1 }, "RESERVED", "flags"],
+    ["a reserved flag bit", { flags: 4 }, "BAD_VALUE", "flags"],
+    ["a negative flags value", { flags: -1 }, "BAD_VALUE", "flags"],
     ["an unknown policy", { policy: "explode" }, "BAD_VALUE", "policy"],
     ["an unknown console kind", { console_kind: "vga" }, "BAD_CONSOLE", "console"],
     ["a shift on a PL011", { console_shift: 2 }, "BAD_CONSOLE", "console"],

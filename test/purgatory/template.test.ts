@@ -25,6 +25,7 @@ describe("expandTemplate", () => {
   it.each([
     ["{{nope}}", {}, "t.S:1: unknown template parameter {{nope}}"],
     ["nop", { extra: 1 }, "template parameters never used: extra"],
+    ["nop // {{extra}} in a comment is not a use", { extra: 1 }, "template parameters never used: extra"],
     ['{{include "missing.S"}}', {}, "purgatory-src/missing.S does not exist"],
     ['{{include "sha256.S"}}\n{{include "sha256.S"}}', {}, "t.S:2: purgatory-src/sha256.S is included twice"],
   ])("refuses %j", (text, params, message) => {

@@ -10,8 +10,8 @@ import type { Target } from "../../toolchain/target/index.js";
 /**
  * TEST-ONLY hand-made bundle, standing in for `purgatory bundle` so that
  * `purgatory boot` can be proven on its own. It is NOT a purgatory: the
- * "purgatory" segment is the 8-instruction trampoline of
- * reference/kexec-arm64.md §5.4 (x0 = DTB, x1..x3 = 0, br kernel), which
+ * "purgatory" segment is an 8-instruction trampoline that enters the kernel
+ * as docs/kexec-contract.md §3 asks (x0 = DTB, x1..x3 = 0, br kernel), which
  * checks no digest. The manifest has the shape `purgatory bundle` writes
  * (serializeManifest), so tests can switch to real bundles.
  */
@@ -36,7 +36,7 @@ export interface HandBundle {
   readonly at?: Partial<typeof AT>;
 }
 
-/** The §5.4 trampoline: ldr x0, =dtb; ldr x17, =entry; mov x1..x3, xzr; br x17; the two literals (8-byte aligned). */
+/** The trampoline: ldr x0, =dtb; ldr x17, =entry; mov x1..x3, xzr; br x17; the two literals (8-byte aligned). */
 export function trampoline(dtb: bigint, entry: bigint): Uint8Array {
   const out = new Uint8Array(40);
   const v = new DataView(out.buffer);

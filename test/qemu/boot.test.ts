@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadAssets } from "../../scripts/assets.js";
 import { busyboxInitramfs } from "../../scripts/initramfs.js";
 import { InputError } from "../../toolchain/bytes/index.js";
-import { ConsoleWatch, bootBundle, dumpVirtDtb, planBoot, readBundle, virtTarget, type Verdict } from "../../toolchain/qemu/index.js";
+import { readBundle } from "../../toolchain/bundle/index.js";
+import { ConsoleWatch, bootBundle, dumpVirtDtb, planBoot, virtTarget, type Verdict } from "../../toolchain/qemu/index.js";
 import type { Target } from "../../toolchain/target/index.js";
 import { AT, writeHandBundle } from "./_bundle.js";
 
@@ -124,9 +125,9 @@ function bundle(name: string, extra: Partial<Parameters<typeof writeHandBundle>[
   return dir;
 }
 
-function code(f: () => unknown): string {
+function code<A extends unknown[]>(f: (...args: A) => unknown, ...args: A): string {
   try {
-    f();
+    f(...args);
   } catch (e) {
     if (e instanceof InputError) return `${e.code}: ${e.message}`;
     throw e;
@@ -134,55 +135,63 @@ function code(f: () => unknown): string {
   return "no error";
 }
 
-describe("planBoot checks that the bundle fits the machine QEMU will emulate", () => {
-  it("takes RAM from the target and the CPU count from the DTB, EL1 unless asked", () => {
-    expect(planBoot(readBundle(bundle("plain")), {})).toEqual({ el2: false, memory: GiB, smp: 2 });
-    expect(planBoot(readBundle(bundle("plain")), { memory: 2n * GiB, smp: 1 })).toEqual({ el2: false, memory: 2n * GiB, smp: 1 });
+describe("planBoot checks that the bundle fits the machine QEMU will emulate", async () => {
+  it("takes RAM from the target and the CPU count from the DTB, EL1 unless asked", async () => {
+    expect(planBoot(await readBundle(bundle("plain")), {})).toEqual({ el2: false, memory: GiB, smp: 2 });
+    expect(planBoot(await readBundle(bundle("plain")), { memory: 2n * GiB, smp: 1 })).toEqual({ el2: false, memory: 2n * GiB, smp: 1 });
   });
 
-  it("refuses a segment outside QEMU's RAM, naming the segment and the RAM", () => {
-    expect(code(() => planBoot(readBundle(bundle("plain")), { memory: 128n * MiB }))).toMatch(
+  it("refuses a segment outside QEMU's RAM, naming the segment and the RAM", async () => {
+    expect(code(planBoot, await readBundle(bundle("plain")), { memory: 128n * MiB })).toMatch(
       /^SEGMENT_OUTSIDE_RAM: Cannot place segment initrd 0x48000000-0x48\w+: QEMU virt will have RAM 0x40000000-0x48000000/,
     );
-    expect(code(() => planBoot(readBundle(bundle("low", { at: { purgatory: 0x3fff_0000n } })), {}))).toMatch(/^SEGMENT_OUTSIDE_RAM: .*purgatory 0x3fff0000/);
+    expect(code(planBoot, await readBundle(bundle("low", { at: { purgatory: 0x3fff_0000n } })), {})).toMatch(/^SEGMENT_OUTSIDE_RAM: .*purgatory 0x3fff0000/);
   });
 
-  it("refuses what kexec_load itself would refuse (layout's checkLoad), with its errno", () => {
-    expect(code(() => planBoot(readBundle(bundle("unaligned", { at: { purgatory: 0x4a20_0800n } })), {}))).toMatch(
+  it("refuses what kexec_load itself would refuse (layout's checkLoad), with its errno", async () => {
+    expect(code(planBoot, await readBundle(bundle("unaligned", { at: { purgatory: 0x4a20_0800n } })), {})).toMatch(
       /^KEXEC_LOAD_REFUSED: Cannot boot the bundle: kexec_load would refuse it with EADDRNOTAVAIL: /,
     );
   });
 
-  it("refuses a DTB that gives the kernel more RAM than QEMU will have", () => {
-    expect(code(() => planBoot(readBundle(bundle("plain")), { memory: 512n * MiB }))).toMatch(/^DTB_MEMORY_OUTSIDE_RAM: .*RAM 0x40000000-0x80000000/);
+  it("refuses a DTB that gives the kernel more RAM than QEMU will have", async () => {
+    expect(code(planBoot, await readBundle(bundle("plain")), { memory: 512n * MiB })).toMatch(/^DTB_MEMORY_OUTSIDE_RAM: .*RAM 0x40000000-0x80000000/);
   });
 
-  it("refuses a segment on QEMU's own DTB ROM (QEMU would exit: 'Some ROM regions are overlapping')", () => {
-    expect(code(() => planBoot(readBundle(bundle("on-rom", { at: { purgatory: 0x400f_f000n } })), {}))).toMatch(/^SEGMENT_ON_QEMU_DTB: .*0x40000000-0x40100000/);
+  it("refuses a segment on QEMU's own DTB ROM (QEMU would exit: 'Some ROM regions are overlapping')", async () => {
+    expect(code(planBoot, await readBundle(bundle("on-rom", { at: { purgatory: 0x400f_f000n } })), {})).toMatch(/^SEGMENT_ON_QEMU_DTB: .*0x40000000-0x40100000/);
   });
 
-  it("refuses a PSCI conduit the machine does not use at that EL, with the way out", () => {
-    expect(code(() => planBoot(readBundle(bundle("plain")), { el2: true }))).toMatch(/^PSCI_MISMATCH: Cannot boot at EL2: .*"hvc".* SMC.*Boot without --el2/s);
+  it("refuses a PSCI conduit the machine does not use at that EL, with the way out", async () => {
+    expect(code(planBoot, await readBundle(bundle("plain")), { el2: true })).toMatch(/^PSCI_MISMATCH: Cannot boot at EL2: .*"hvc".* SMC.*Boot without --el2/s);
   });
 
-  it("refuses changed segment files unless allowed, and files of the wrong size always", () => {
+  it("refuses an entry in zero-filled memory past the purgatory's bytes (kexec_load takes it; nothing would run there)", async () => {
+    const dir = bundle("entry-past-bytes");
+    const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+    m.entry = `0x${(AT.purgatory + 0x800n).toString(16)}`;
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify(m));
+    expect(code(planBoot, await readBundle(dir), {})).toMatch(/^ENTRY_OUTSIDE_SEGMENTS: Cannot start at entry 0x4a200800/);
+  });
+
+  it("refuses changed segment files unless allowed, and files of the wrong size always", async () => {
     const dir = bundle("modified");
     const file = join(dir, "initrd.bin");
     const bytes = readFileSync(file);
     bytes[100]! ^= 1;
     writeFileSync(file, bytes);
-    expect(code(() => planBoot(readBundle(dir), {}))).toMatch(/^BUNDLE_MODIFIED: Cannot boot the bundle: initrd.bin differs/);
-    expect(planBoot(readBundle(dir), { allowModified: true }).smp).toBe(2);
+    expect(code(planBoot, await readBundle(dir), {})).toMatch(/^DIGEST_MISMATCH: Cannot boot the bundle: initrd.bin differs/);
+    expect(planBoot(await readBundle(dir), { allowModified: true }).smp).toBe(2);
     appendFileSync(file, "x");
-    expect(code(() => readBundle(dir))).toMatch(/^BUNDLE_FILE: .*holds \d+ bytes, the manifest says bufsz/);
-    expect(code(() => readBundle(join(work, "none")))).toMatch(/^BUNDLE_MISSING/);
+    expect(code(planBoot, await readBundle(dir), { allowModified: true })).toMatch(/^READ_FAILED: Cannot boot the bundle: initrd.bin is 0x\w+ bytes, the manifest says bufsz/);
+    await expect(readBundle(join(work, "none"))).rejects.toMatchObject({ code: "NO_MANIFEST" });
   });
 });
 
 describe("bootBundle boots a bundle as kexec would and reports the outcome", () => {
   it("boots the Debian kernel through the trampoline to its initramfs at EL1", async () => {
     let streamed = "";
-    const r = await bootBundle(readBundle(bundle("plain")), { timeoutMs: 60_000, expect: /reached init/ }, (t) => (streamed += t));
+    const r = await bootBundle(await readBundle(bundle("plain")), { timeoutMs: 60_000, expect: /reached init/ }, (t) => (streamed += t));
     expect(r.outcome, r.consoleTail).toBe("success");
     expect(r.console).toContain(`${MARKER} reached init`);
     expect(r.banner).toMatch(/^Linux version 6\.1\./);
@@ -192,18 +201,18 @@ describe("bootBundle boots a bundle as kexec would and reports the outcome", () 
   }, 70_000);
 
   it("stops on the timeout with outcome timeout (a purgatory that spins)", async () => {
-    const r = await bootBundle(readBundle(bundle("spin", { purgatory: "spin" })), { timeoutMs: 1500 });
+    const r = await bootBundle(await readBundle(bundle("spin", { purgatory: "spin" })), { timeoutMs: 1500 });
     expect(r).toMatchObject({ outcome: "timeout", banner: null, exitCode: null, console: "" });
     expect(r.reason).toBe("the kernel did not start init within 1.5 s; the kernel never printed its banner");
   });
 
   it("reports a kernel panic (no initrd: no root to mount)", async () => {
-    const r = await bootBundle(readBundle(bundle("no-initrd", { initrd: null })), { timeoutMs: 60_000 });
+    const r = await bootBundle(await readBundle(bundle("no-initrd", { initrd: null })), { timeoutMs: 60_000 });
     expect(r.outcome, r.consoleTail).toBe("kernel-panic");
     expect(r.reason).toMatch(/^Kernel panic - not syncing: VFS: Unable to mount root fs/);
   }, 70_000);
 
   it("reports a QEMU binary that is not there as QEMU_MISSING", async () => {
-    await expect(bootBundle(readBundle(bundle("plain")), { timeoutMs: 1000, qemu: join(work, "no-qemu") })).rejects.toMatchObject({ code: "QEMU_MISSING" });
+    await expect(bootBundle(await readBundle(bundle("plain")), { timeoutMs: 1000, qemu: join(work, "no-qemu") })).rejects.toMatchObject({ code: "QEMU_MISSING" });
   });
 });

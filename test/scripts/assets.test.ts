@@ -107,20 +107,20 @@ describe("loadAssets", () => {
 
   it("tells the user to run npm run provision when assets.json is missing", () => {
     const e = failure(mkdtempSync(join(work, "empty-")));
-    expect(e.code).toBe("ASSETS_MISSING");
+    expect(e.code).toBe("NO_ASSETS");
     expect(e.message).toMatch(/assets\.json does not exist.*npm run provision/);
   });
 
   it("refuses another schema, a missing field and a missing file, naming where", () => {
-    expect(failure(fakeCache({ ...realJson, schema: ASSETS_SCHEMA + 1 })).code).toBe("ASSETS_STALE");
+    expect(failure(fakeCache({ ...realJson, schema: ASSETS_SCHEMA + 1 })).code).toBe("STALE_ASSETS");
     const { busybox: _, ...noBusybox } = realJson;
     expect(failure(fakeCache(noBusybox)).message).toMatch(/at busybox: not an object/);
     const { kexecTools: _k, ...noKexec } = realJson;
     expect(failure(fakeCache(noKexec)).message).toMatch(/at kexecTools: not an object/);
-    expect(failure(fakeCache("{")).code).toBe("ASSETS_BAD");
+    expect(failure(fakeCache("{")).code).toBe("BAD_ASSETS");
     const kernel = { ...(realJson["kernel"] as object), image: { path: "arm64/nope", sha256: "0".repeat(64) } };
     const e = failure(fakeCache({ ...realJson, kernel }));
-    expect(e.code).toBe("ASSETS_MISSING");
+    expect(e.code).toBe("NO_ASSETS");
     expect(e.message).toMatch(/arm64\/nope \(kernel\.image\.path in .*\) does not exist/);
   });
 });

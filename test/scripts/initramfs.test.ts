@@ -171,11 +171,11 @@ describe("buildCpio", () => {
       }
       return "accepted";
     };
-    expect(code([{ path: "/", directory: true }])).toBe("CPIO_PATH /");
-    expect(code([{ path: "/a/../b", data: "" }])).toBe("CPIO_PATH /a/../b");
-    expect(code([{ path: "/a", data: "" }, { path: "a", data: "x" }])).toBe("CPIO_DUPLICATE a");
-    expect(code([{ path: "/a", data: "" }, { path: "/a/b", data: "x" }])).toBe("CPIO_DUPLICATE /a");
-    expect(code([{ path: "/a", mode: 0o100644, data: "" }])).toBe("CPIO_MODE /a");
+    expect(code([{ path: "/", directory: true }])).toBe("BAD_PATH /");
+    expect(code([{ path: "/a/../b", data: "" }])).toBe("BAD_PATH /a/../b");
+    expect(code([{ path: "/a", data: "" }, { path: "a", data: "x" }])).toBe("DUPLICATE a");
+    expect(code([{ path: "/a", data: "" }, { path: "/a/b", data: "x" }])).toBe("DUPLICATE /a");
+    expect(code([{ path: "/a", mode: 0o100644, data: "" }])).toBe("BAD_VALUE /a");
   });
 });
 

@@ -49,7 +49,7 @@ export function auxv(pageSize: number): Uint8Array {
 }
 
 /**
- * An arm64 /proc/kcore header as LNX `fs/proc/kcore.c` lays it out: the ELF
+ * An arm64 /proc/kcore header as Linux `fs/proc/kcore.c` lays it out: the ELF
  * header, a PT_NOTE first, PT_LOADs whose offsets are far past the end of
  * this buffer, then the notes (CORE prstatus, prpsinfo, task_struct, VMCOREINFO).
  */

@@ -68,6 +68,7 @@ describe("collectTarget", () => {
     rmSync(join(r, "proc/self/auxv"));
     expect(codeOf(() => collectTarget(fsSource(r)))).toBe("NO_PAGE_SIZE");
     expect(collectTarget(fsSource(r), { pageSize: 16384 }).target.pageSize).toBe(16384);
+    expect(codeOf(() => collectTarget(fsSource(r), { pageSize: 8192 as 4096 }))).toBe("BAD_PAGE_SIZE");
   });
 
   it("names the file of a malformed sysfs value", () => {

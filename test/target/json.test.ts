@@ -69,6 +69,7 @@ describe("parseTarget / serializeTarget", () => {
       expect([e.where, e.message], String(edit)).toEqual([where, expect.stringMatching(message)]);
     }
     expect(thrown(withEdit((d) => { d.memory[0].end = 1; })).hint).toMatch(/strings like "0x40000000"/);
+    expect(thrown(withEdit((d) => { d.memory = []; })).code).toBe("BAD_TARGET");
   });
 
   it("reports invalid JSON with its byte offset", () => {

@@ -70,7 +70,7 @@ describe("vaModel", () => {
     for (const key of ["NUMBER(VA_BITS)", "NUMBER(PHYS_OFFSET)", "NUMBER(kimage_voffset)", "SYMBOL(_stext)", "KERNELOFFSET"]) {
       const text = TEXT.split("\n").filter((l) => !l.startsWith(key + "=")).join("\n");
       const e = thrown(() => vaModel(parseVmcoreinfo(text), "vmcoreinfo.text"));
-      expect([e.code, e.where]).toEqual(["VMCOREINFO_MISSING", "vmcoreinfo.text"]);
+      expect([e.code, e.where]).toEqual(["NO_VMCOREINFO", "vmcoreinfo.text"]);
       expect(e.message).toContain(key);
     }
     expect(thrown(() => vaModel(parseVmcoreinfo(TEXT.replace("NUMBER(VA_BITS)=48", "NUMBER(VA_BITS)=44")))).code).toBe("BAD_VMCOREINFO");

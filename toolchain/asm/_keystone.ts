@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -31,9 +32,19 @@ export class KeystoneFailure extends Error {
   }
 }
 
-const moduleUrl = pathToFileURL(
-  join(dirname(createRequire(import.meta.url).resolve("keystone-wasm")), "index.mjs"),
-).href;
+const require = createRequire(import.meta.url);
+const moduleUrl = pathToFileURL(join(dirname(require.resolve("keystone-wasm")), "index.mjs")).href;
+
+/** keystone-wasm's version, as installed (its package.json, found upward from its entry point). */
+export function keystoneWasmVersion(): string {
+  for (let dir = dirname(require.resolve("keystone-wasm")); dirname(dir) !== dir; dir = dirname(dir)) {
+    const file = join(dir, "package.json");
+    if (!existsSync(file)) continue;
+    const p = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
+    if (p.name === "keystone-wasm" && p.version !== undefined) return p.version;
+  }
+  throw new Error("keystone-wasm's package.json is not above its entry point");
+}
 let generation = 0;
 
 /** One loaded Keystone instance; replaced transparently after a trap. */

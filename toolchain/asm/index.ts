@@ -5,6 +5,7 @@
  * Capstone disassembler.
  */
 export { Assembler, getAssembler } from "./assemble.js";
+export { keystoneWasmVersion } from "./_keystone.js";
 export type { AssembleOptions, Assembly, Placed } from "./assemble.js";
 export { disassemble } from "./disasm.js";
 export type { DisasmLine } from "./disasm.js";

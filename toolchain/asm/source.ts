@@ -141,7 +141,7 @@ export function parseSource(lines: readonly SourceLine[]): Statement[] {
       }
       const bind = new Map(macro.params.map((p, i) => [p, values[i] ?? ""]));
       for (const b of macro.body) {
-        const text = b.text.replace(/\\(\(\)|[A-Za-z_][A-Za-z0-9_]*)/g, (all, name: string) => {
+        const text = b.text.replace(/\\(\(\)|[A-Za-z_][A-Za-z0-9_]*)/g, (_all, name: string) => {
           if (name === "()") return "";
           const v = bind.get(name);
           return v ?? fail({ file: b.file, line: b.line }, `macro ${word} has no parameter \\${name}`);

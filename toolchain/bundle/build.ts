@@ -1,18 +1,31 @@
 import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { InputError, hex } from "../bytes/index.js";
-import { buildElfcorehdr } from "../elf/index.js";
+import { buildElfcorehdr } from "../target/index.js";
 import { parseFdt, serializeFdt, type AddrSize } from "../fdt/index.js";
 import { checkImage, loadKernelImage, type KernelImage } from "../image/index.js";
 import { checkLoad, planLayout, type Mode, type Plan, type Role } from "../layout/index.js";
-import { build as buildPurgatory, formatConsole, patch, type Console, type Policy } from "../purgatory/index.js";
+import { formatConsole, patch, purgatoryBlob, type Console, type Policy } from "../purgatory/index.js";
 import type { Target } from "../target/index.js";
 import { editChosen, type ChosenResult } from "./chosen.js";
 import { MANIFEST_FORMAT, serializeManifest, type Manifest, type ManifestSegment } from "./manifest.js";
 import { encodeSegmentTable } from "./table.js";
 import type { StagedFile } from "./write.js";
 
-/** The tool version written into manifests (package.json's). */
-export const TOOL_VERSION = "0.1.0";
+/** The tool version written into manifests: package.json's, found upward from this file (in toolchain/ or dist/toolchain/). */
+export const TOOL_VERSION = packageVersion(dirname(fileURLToPath(import.meta.url)));
+
+function packageVersion(dir: string): string {
+  const file = join(dir, "package.json");
+  if (existsSync(file)) {
+    const p = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
+    if (p.name === "purgatory" && typeof p.version === "string") return p.version;
+  }
+  if (dirname(dir) === dir) throw new Error("purgatory's package.json is not above toolchain/bundle");
+  return packageVersion(dirname(dir));
+}
 
 export interface BundleInputs {
   readonly mode: Mode;
@@ -81,7 +94,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
       "Boot the target with crashkernel=256M (or more) and describe it again");
   }
   const elf = mode === "crash" ? buildElfcorehdr(target) : null;
-  const purg = await buildPurgatory({
+  const purg = await purgatoryBlob({
     ...(o.console !== undefined ? { console: o.console } : {}),
     ...(o.onMismatch !== undefined ? { policy: o.onMismatch } : {}),
     mmu: o.mmu ?? true,
@@ -189,7 +202,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
     seed: o.seedSource,
     target: { ...target, dtb: null },
     baseDtb: { sha256: Buffer.from(sha(dtbIn)).toString("hex"), size: dtbIn.length },
-    tools: { purgatory: TOOL_VERSION, assembler: `keystone-wasm 1.0.4 (${purg.assembler})` },
+    tools: { purgatory: TOOL_VERSION, assembler: purg.assembler },
   };
   files.set("manifest.json", new TextEncoder().encode(serializeManifest(manifest)));
   return { files, manifest, plan, warnings: kernel.warnings };

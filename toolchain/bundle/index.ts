@@ -12,6 +12,8 @@ export { MANIFEST_FORMAT, parseManifest, serializeManifest } from "./manifest.js
 export type { Manifest, ManifestSegment } from "./manifest.js";
 export { ROLE_CODES, TABLE_ENTRY, TABLE_HEADER, decodeSegmentTable, encodeSegmentTable } from "./table.js";
 export type { SegmentTable, TableSegment } from "./table.js";
+export { readBundle } from "./read.js";
+export type { BundleOnDisk, SegmentFault } from "./read.js";
 export { verifyBundle } from "./verify.js";
 export type { VerifyCheck, VerifyReport } from "./verify.js";
 export { BundleDir, writeDirAtomic } from "./write.js";

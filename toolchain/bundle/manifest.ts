@@ -1,4 +1,4 @@
-import { InputError, hex } from "../bytes/index.js";
+import { InputError, stableJson } from "../bytes/index.js";
 import { parseLoadJson, type Mode, type Role } from "../layout/index.js";
 import { parseTarget, serializeTarget, type Target } from "../target/index.js";
 
@@ -52,23 +52,7 @@ export interface Manifest {
 
 /** Serializes with sorted keys and a trailing newline. */
 export function serializeManifest(m: Manifest): string {
-  return JSON.stringify(sortKeys({ ...m, target: JSON.parse(serializeTarget({ ...m.target, dtb: null })) as unknown }), null, 2) + "\n";
-}
-
-/** Sorts object keys recursively; bigints become `"0x…"`, bytes hex. */
-export function sortKeys(v: unknown): unknown {
-  if (typeof v === "bigint") return hex(v);
-  if (v instanceof Uint8Array) return Buffer.from(v).toString("hex");
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v !== null && typeof v === "object") {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) {
-      const x = (v as Record<string, unknown>)[k];
-      if (x !== undefined) out[k] = sortKeys(x);
-    }
-    return out;
-  }
-  return v;
+  return stableJson({ ...m, target: JSON.parse(serializeTarget({ ...m.target, dtb: null })) as unknown }) + "\n";
 }
 
 /**

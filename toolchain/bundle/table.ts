@@ -87,7 +87,7 @@ export function decodeSegmentTable(bytes: Uint8Array): SegmentTable {
   }
   const want = TABLE_HEADER.size + h.count * TABLE_ENTRY.size;
   if (bytes.length !== want) {
-    throw new InputError("BAD_LENGTH", `Cannot read segment table: ${bytes.length} bytes, expected ${want} for ${h.count} segments`, bytes.length < want ? bytes.length : want);
+    throw new InputError("SIZE_MISMATCH", `Cannot read segment table: ${bytes.length} bytes, expected ${want} for ${h.count} segments`, bytes.length < want ? bytes.length : want);
   }
   const byCode = new Map(Object.entries(ROLE_CODES).map(([k, v]) => [v, k as Role]));
   const segments: TableSegment[] = [];
@@ -97,10 +97,10 @@ export function decodeSegmentTable(bytes: Uint8Array): SegmentTable {
     const role = byCode.get(e.role);
     if (role === undefined) throw new InputError("BAD_ROLE", `Cannot read segment table: unknown role code ${e.role}`, at + 24);
     const nul = e.file.indexOf(0);
-    if (nul <= 0) throw new InputError("BAD_FILE", "Cannot read segment table: file name is empty or not NUL-terminated", at + 64);
+    if (nul <= 0) throw new InputError("BAD_NAME", "Cannot read segment table: file name is empty or not NUL-terminated", at + 64);
     const file = new TextDecoder().decode(e.file.subarray(0, nul));
     if (file.includes("/") || file === "." || file === "..") {
-      throw new InputError("BAD_FILE", `Cannot read segment table: file name ${JSON.stringify(file)} leaves the bundle`, at + 64);
+      throw new InputError("BAD_NAME", `Cannot read segment table: file name ${JSON.stringify(file)} leaves the bundle`, at + 64);
     }
     segments.push({ role, file, mem: e.mem, memsz: e.memsz, bufsz: e.bufsz, sha256: e.sha256 });
   }

@@ -1,3 +1,5 @@
+import type { ErrorCode } from "./codes.js";
+
 /**
  * The project's one error class for bad input.
  *
@@ -14,35 +16,61 @@
  */
 export class InputError extends Error {
   override readonly name = "InputError";
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly where: number | string | undefined;
   readonly hint: string | undefined;
+  /** The file the input came from, when the caller knows it (see `inFile`). */
+  readonly file: string | undefined;
+  /** The message without its place and hint. */
+  readonly what: string;
 
-  constructor(code: string, message: string, where?: number | string, hint?: string) {
-    super(formatMessage(message, where, hint));
+  constructor(code: ErrorCode, message: string, where?: number | string, hint?: string, file?: string) {
+    super(formatMessage(message, where, hint, file));
     this.code = code;
+    this.what = message;
     this.where = where;
     this.hint = hint;
+    this.file = file;
+  }
+
+  /** The same error, saying which file the bytes or text came from (the first file named wins). */
+  inFile(file: string): InputError {
+    return this.file !== undefined ? this : new InputError(this.code, this.what, this.where, this.hint, file);
   }
 
   /** Plain data for `--json` reports. */
-  toJSON(): { code: string; message: string; where?: number | string; hint?: string } {
-    const out: { code: string; message: string; where?: number | string; hint?: string } = {
+  toJSON(): { code: ErrorCode; message: string; file?: string; where?: number | string; hint?: string } {
+    const out: { code: ErrorCode; message: string; file?: string; where?: number | string; hint?: string } = {
       code: this.code,
       message: this.message,
     };
+    if (this.file !== undefined) out.file = this.file;
     if (this.where !== undefined) out.where = this.where;
     if (this.hint !== undefined) out.hint = this.hint;
     return out;
   }
 }
 
-function formatMessage(message: string, where: number | string | undefined, hint: string | undefined): string {
+function formatMessage(message: string, where: number | string | undefined, hint: string | undefined, file: string | undefined): string {
   let text = message;
-  if (typeof where === "number") text += ` (at offset 0x${where.toString(16)})`;
-  else if (typeof where === "string" && where !== "") text += ` (at ${where})`;
+  const of = file === undefined ? "" : ` of ${file}`;
+  if (typeof where === "number") text += ` (at offset 0x${where.toString(16)}${of})`;
+  else if (typeof where === "string" && where !== "") text += ` (at ${where}${of})`;
+  else if (file !== undefined) text += ` (in ${file})`;
   if (hint !== undefined && hint !== "") text += `. ${hint}`;
   return text;
+}
+
+/**
+ * Runs `parse` on what was read from `file`; an `InputError` it throws names
+ * the file. Anything else passes through.
+ */
+export function inFile<T>(file: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw e instanceof InputError ? e.inFile(file) : e;
+  }
 }
 
 /** True when `e` is the project's input error (also across realms, by name). */

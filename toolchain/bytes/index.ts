@@ -2,7 +2,10 @@
  * Shared byte primitives: the error class for bad input, cursors with the byte
  * order in every name, and layout tables from which readers and writers derive.
  */
-export { InputError, isInputError } from "./error.js";
+export { InputError, inFile, isInputError } from "./error.js";
+export { ERROR_CODES } from "./codes.js";
+export type { ErrorCode } from "./codes.js";
 export { ByteReader, ByteWriter, hex, hex64, readU32BE, toNumber, viewOf } from "./cursor.js";
+export { stableJson } from "./json.js";
 export { decodeLayout, defineLayout, encodeLayout, fieldWidth } from "./layout.js";
 export type { Field, FieldKind, Layout, Record_ } from "./layout.js";

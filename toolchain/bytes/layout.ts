@@ -3,7 +3,7 @@ import { viewOf } from "./cursor.js";
 
 /**
  * On-disk layouts declared once, as tables, with reading and writing derived
- * from them (STYLE.md §3). A table lists each field's name, byte offset, kind
+ * from them. A table lists each field's name, byte offset, kind
  * (byte order in the name) and a short note; `decodeLayout` and
  * `encodeLayout` are the only code that touches the bytes.
  */

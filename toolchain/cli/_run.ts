@@ -1,4 +1,6 @@
-import { InputError } from "../bytes/index.js";
+import { InputError, stableJson } from "../bytes/index.js";
+
+export { stableJson };
 
 /**
  * The CLI's one way to finish a command: render a report as text or JSON,
@@ -24,31 +26,10 @@ export function report<T>(argv: JsonFlag, data: T, text: (d: T) => string): void
   }
 }
 
-/** JSON with object keys sorted, bigints as `0x…` strings and bytes as hex. */
-export function stableJson(value: unknown, indent = 2): string {
-  return JSON.stringify(normalize(value), null, indent);
-}
-
-function normalize(v: unknown): unknown {
-  if (typeof v === "bigint") return "0x" + v.toString(16);
-  if (v instanceof Uint8Array) return Buffer.from(v).toString("hex");
-  if (Array.isArray(v)) return v.map(normalize);
-  if (v instanceof InputError) return v.toJSON();
-  if (v !== null && typeof v === "object") {
-    if (typeof (v as { toJSON?: unknown }).toJSON === "function") return normalize((v as { toJSON(): unknown }).toJSON());
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) {
-      const x = (v as Record<string, unknown>)[k];
-      if (x !== undefined) out[k] = normalize(x);
-    }
-    return out;
-  }
-  return v;
-}
-
 /**
  * Runs a command body; turns `InputError` into exit 1 (printed as text, or as
- * `{"error": …}` JSON with --json) and `UsageError` into exit 2.
+ * `{"error": …}` JSON with --json), except `BAD_OPTION` (an option's value:
+ * a usage error), and `UsageError`, into exit 2.
  */
 export async function run(argv: JsonFlag, body: () => void | Promise<void>): Promise<void> {
   try {
@@ -57,7 +38,7 @@ export async function run(argv: JsonFlag, body: () => void | Promise<void>): Pro
     if (e instanceof InputError) {
       if (argv.json) process.stdout.write(stableJson({ error: e }) + "\n");
       else process.stderr.write(`purgatory: ${e.message}\n`);
-      process.exitCode = 1;
+      process.exitCode = e.code === "BAD_OPTION" ? 2 : 1;
     } else if (e instanceof UsageError) {
       process.stderr.write(`purgatory: ${e.message}\n`);
       process.exitCode = 2;

@@ -1,10 +1,11 @@
 import type { Argv, CommandModule } from "yargs";
 import { InputError } from "../bytes/index.js";
-import { bootBundle, parseSize, readBundle, type BootMachine, type Outcome } from "../qemu/index.js";
+import { readBundle } from "../bundle/index.js";
+import { bootBundle, parseSize, type BootMachine, type Outcome } from "../qemu/index.js";
 import { UsageError, report, run } from "./_run.js";
 
 /**
- * `purgatory boot BUNDLE --qemu`: emulated kexec. QEMU virt places each
+ * `purgatory boot BUNDLE` (`--qemu`, the default): emulated kexec. QEMU virt places each
  * segment at its address and starts the CPU at the purgatory, as the
  * kernel's kexec path would; the console decides the outcome.
  */
@@ -29,7 +30,7 @@ const command: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .usage(
-        "$0 boot BUNDLE --qemu [--el2] [-m SIZE] [--smp N] [--timeout S] [--expect REGEX] [--json]\n\n" +
+        "$0 boot BUNDLE [--qemu] [--el2] [-m SIZE] [--smp N] [--timeout S] [--expect REGEX] [--json]\n\n" +
           "Starts qemu-system-aarch64 -M virt -cpu cortex-a57 with no firmware, places every segment\n" +
           "at its address (-device loader,file=…,force-raw=on) and starts CPU 0 at the bundle's entry\n" +
           "(-device loader,addr=ENTRY,cpu-num=0) with MMU and caches off and the other CPUs off: at\n" +
@@ -47,7 +48,7 @@ const command: CommandModule<object, Args> = {
           "QEMU is stopped as soon as the outcome is known. Exit status 0 on success, 1 otherwise.",
       )
       .positional("bundle", { type: "string", demandOption: true, describe: "The bundle directory (holds manifest.json)" })
-      .option("qemu", { type: "boolean", describe: "Boot in QEMU (required: the only way this command boots)" })
+      .option("qemu", { type: "boolean", default: true, describe: "Boot in QEMU (the default, and the only way this command boots)" })
       .option("el2", { type: "boolean", describe: "Start the CPU at EL2 (virt,virtualization=on)" })
       .option("memory", { alias: "m", type: "string", describe: "RAM size with a unit (default: the bundle's target)" })
       .option("smp", { type: "number", describe: "CPU count (default: the cpu nodes in the bundle's DTB)" })
@@ -62,20 +63,20 @@ const command: CommandModule<object, Args> = {
   handler: (argv) =>
     run(argv, async () => {
       if (argv.qemu !== true) {
-        throw new UsageError("boot needs --qemu: it boots bundles in QEMU only; on a real machine, load the bundle with examples/loader.");
+        throw new UsageError("boot boots bundles in QEMU only (--no-qemu leaves nothing to do); on a real machine, load the bundle with examples/loader.");
       }
       if (!(argv.timeout > 0)) {
-        throw new InputError("BAD_TIMEOUT", `Cannot wait ${argv.timeout} s: the timeout must be a positive number of seconds`, "--timeout", "Give e.g. --timeout 60");
+        throw new InputError("BAD_OPTION", `Cannot wait ${argv.timeout} s: the timeout must be a positive number of seconds`, "--timeout", "Give e.g. --timeout 60");
       }
       let expect: RegExp | undefined;
       if (argv.expect !== undefined) {
         try {
           expect = new RegExp(argv.expect);
         } catch (e) {
-          throw new InputError("BAD_REGEX", `Cannot use --expect: ${(e as Error).message}`, "--expect", "Give a JavaScript regular expression, e.g. 'login:'");
+          throw new InputError("BAD_OPTION", `Cannot use --expect: ${(e as Error).message}`, "--expect", "Give a JavaScript regular expression, e.g. 'login:'");
         }
       }
-      const bundle = readBundle(argv.bundle);
+      const bundle = await readBundle(argv.bundle);
       const sink = argv.quiet === true ? undefined : argv.json === true ? process.stderr : process.stdout;
       const started = performance.now();
       const r = await bootBundle(bundle, {

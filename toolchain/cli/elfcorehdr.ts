@@ -1,7 +1,9 @@
 import type { Argv, CommandModule } from "yargs";
 import { hex } from "../bytes/index.js";
-import { buildElfcorehdr, checkVmcoreHeader, dumpElfHeaders, lintVmcoreinfoCoverage } from "../elf/index.js";
-import type { CoverageReport, PhdrSummary, VmcoreFinding } from "../elf/index.js";
+import { checkVmcoreHeader, dumpElfHeaders } from "../elf/index.js";
+import { buildElfcorehdr, lintVmcoreinfoCoverage } from "../target/index.js";
+import type { VmcoreFinding } from "../elf/index.js";
+import type { CoverageReport, PhdrSummary } from "../target/index.js";
 import { describeVaModel, parseTarget, parseVmcoreinfo } from "../target/index.js";
 import type { VaModel } from "../target/index.js";
 import { readInput, writeAtomically } from "./_files.js";

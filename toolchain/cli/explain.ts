@@ -1,7 +1,7 @@
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
-import { InputError, hex, hex64 } from "../bytes/index.js";
+import { hex, hex64 } from "../bytes/index.js";
 import {
   RULES,
   checkLoad,
@@ -18,6 +18,7 @@ import {
   type Violation,
 } from "../layout/index.js";
 import { parseTarget, type Target } from "../target/index.js";
+import { readText } from "./_files.js";
 import { report, run } from "./_run.js";
 
 /**
@@ -173,10 +174,3 @@ function isDirectory(path: string): boolean {
   }
 }
 
-function readText(path: string, hint = "Check the path and its permissions"): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (e) {
-    throw new InputError("READ_FAILED", `Cannot read ${path}: ${(e as Error).message}`, path, hint);
-  }
-}

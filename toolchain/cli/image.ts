@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { InputError, hex } from "../bytes/index.js";
-import { MAX_DECOMPRESSED, loadKernelImage } from "../image/index.js";
+import { hex } from "../bytes/index.js";
+import { loadKernelImage } from "../image/index.js";
+import { readInput } from "./_files.js";
 import type { KernelImage, Layer } from "../image/index.js";
 import { UsageError, report, run } from "./_run.js";
 
@@ -84,25 +84,12 @@ const info: CommandModule<object, InfoArgs> = {
       if (argv.pageSize !== undefined && !PAGE_SIZES.includes(argv.pageSize)) {
         throw new UsageError(`--page-size ${argv.pageSize} is not one of ${PAGE_SIZES.join(", ")}`);
       }
-      const bytes = readKernelFile(argv.file);
+      const bytes = readInput(argv.file);
       const k = await loadKernelImage(bytes, argv.pageSize !== undefined ? { pageSize: argv.pageSize } : {});
       report(argv, imageInfo(bytes.length, k), renderImageInfo);
     }),
 };
 
-function readKernelFile(path: string): Uint8Array {
-  try {
-    const size = statSync(path).size;
-    if (size > MAX_DECOMPRESSED) {
-      throw new InputError("TOO_LARGE", `Cannot read ${path}: ${hex(size)} bytes is larger than any kernel (limit ${hex(MAX_DECOMPRESSED)})`, path);
-    }
-    return readFileSync(path);
-  } catch (e) {
-    if (e instanceof InputError) throw e;
-    const err = e as NodeJS.ErrnoException;
-    throw new InputError("FILE", `Cannot read ${path}: ${err.code ?? err.message}`, path, "Check the path");
-  }
-}
 
 const image: CommandModule<object, object> = {
   command: "image <command>",

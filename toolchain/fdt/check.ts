@@ -1,3 +1,4 @@
+import type { ErrorCode } from "../bytes/index.js";
 import { InputError, decodeLayout, hex } from "../bytes/index.js";
 import {
   FDT_FIRST_READ_VERSION,
@@ -45,7 +46,7 @@ const FIELD_AT = Object.fromEntries(FDT_HEADER.fields.map((f) => [f.name, f.offs
  *   `TRUNCATED`, `BAD_MAGIC`, `BAD_VERSION`, `BAD_LAYOUT`, `TRAILING_DATA`.
  */
 export function checkFdtHeader(bytes: Uint8Array): FdtHeader {
-  const fail = (code: string, field: keyof typeof FIELD_AT, why: string, hint?: string): never => {
+  const fail = (code: ErrorCode, field: keyof typeof FIELD_AT, why: string, hint?: string): never => {
     throw new InputError(code, `Cannot parse FDT header: ${why}`, FIELD_AT[field], hint);
   };
   if (bytes.length < 4 || new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0) !== FDT_MAGIC) {

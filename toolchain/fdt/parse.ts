@@ -1,3 +1,4 @@
+import type { ErrorCode } from "../bytes/index.js";
 import { InputError, hex } from "../bytes/index.js";
 import { DAMAGED, checkFdtHeader, checkNoOverlap } from "./check.js";
 import {
@@ -88,7 +89,7 @@ function walkStructure(
   const stack: Open[] = [];
   let root: FdtNode | undefined;
   let p = start;
-  const bad: (why: string, where: number, code?: string) => never = (why, where, code = "BAD_STRUCTURE") => {
+  const bad: (why: string, where: number, code?: ErrorCode) => never = (why, where, code = "BAD_STRUCTURE") => {
     throw new InputError(code, `Cannot parse FDT structure block: ${why}`, where, DAMAGED);
   };
 

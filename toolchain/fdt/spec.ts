@@ -1,4 +1,5 @@
 import { defineLayout } from "../bytes/index.js";
+import type { ErrorCode } from "../bytes/index.js";
 
 /**
  * What the Devicetree Specification (v0.4, chapter 5 "Flattened Devicetree
@@ -84,7 +85,7 @@ export const FDT_PARSE_ERROR_CODES = [
   "BAD_NAME", // empty child name, named root, or (edits) characters the spec does not allow
   "DUPLICATE", // two properties or two sibling nodes with one name
   "TOO_DEEP", // nesting beyond FDT_MAX_DEPTH
-] as const;
+] as const satisfies readonly ErrorCode[];
 
 export const FDT_ERROR_CODES = [
   ...FDT_PARSE_ERROR_CODES,
@@ -95,5 +96,5 @@ export const FDT_ERROR_CODES = [
   "BAD_CELLS", // #address-cells/#size-cells not a single cell in 0..FDT_MAX_NCELLS
   "VALUE_TOO_WIDE", // an address or size that does not fit its cells
   "BAD_VALUE", // a value that does not decode as the asked type, or cannot be encoded
-] as const;
+] as const satisfies readonly ErrorCode[];
 

@@ -30,7 +30,7 @@ export function isGzip(bytes: Uint8Array, at = 0): boolean {
 /**
  * Decompresses every gzip member in `bytes`, checking each trailer's CRC32 and
  * size. `limit` caps the output in bytes.
- * @throws InputError `GZIP` (bad header, corrupt data, CRC or size mismatch,
+ * @throws InputError `BAD_GZIP` (bad header, corrupt data, CRC or size mismatch,
  *   trailing bytes), `TRUNCATED` or `TOO_LARGE`.
  */
 export function gunzip(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Gunzipped {
@@ -44,11 +44,11 @@ export function gunzip(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Gunzipped {
     r.u16LE("magic");
     const cm = r.u8("compression method");
     if (cm !== CM_DEFLATE) {
-      throw new InputError("GZIP", `Cannot decompress gzip member: compression method ${cm} is not deflate (8)`, start + 2, "The file is corrupt");
+      throw new InputError("BAD_GZIP", `Cannot decompress gzip member: compression method ${cm} is not deflate (8)`, start + 2, "The file is corrupt");
     }
     const flg = r.u8("flags");
     if (flg & FRESERVED) {
-      throw new InputError("GZIP", `Cannot decompress gzip member: reserved flag bits set in ${hex(flg)}`, start + 3, "The file is corrupt");
+      throw new InputError("BAD_GZIP", `Cannot decompress gzip member: reserved flag bits set in ${hex(flg)}`, start + 3, "The file is corrupt");
     }
     r.bytesN(6, "mtime, xfl and os");
     if (flg & FEXTRA) r.bytesN(r.u16LE("extra length"), "extra field");
@@ -71,7 +71,7 @@ export function gunzip(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Gunzipped {
       if (e instanceof RangeError) throw tooLarge("the gzip data expands", limit, deflateAt);
       const why = e instanceof Error ? e.message : String(e);
       throw new InputError(
-        "GZIP",
+        "BAD_GZIP",
         `Cannot decompress gzip data: ${why}`,
         deflateAt,
         why.includes("unexpected end") ? "The file is truncated" : "The compressed data is corrupt",
@@ -82,7 +82,7 @@ export function gunzip(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Gunzipped {
     const isize = t.u32LE("isize");
     if (crc32(inflated) !== crc) {
       throw new InputError(
-        "GZIP",
+        "BAD_GZIP",
         `Cannot decompress gzip data: CRC32 ${hex(crc32(inflated))} of the output does not match the trailer's ${hex(crc)}`,
         t.pos - 8,
         "The compressed data is corrupt",
@@ -90,7 +90,7 @@ export function gunzip(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Gunzipped {
     }
     if (inflated.length % 2 ** 32 !== isize) {
       throw new InputError(
-        "GZIP",
+        "BAD_GZIP",
         `Cannot decompress gzip data: output is ${hex(inflated.length)} bytes but the trailer's ISIZE is ${hex(isize)}`,
         t.pos - 4,
         "The compressed data is corrupt",
@@ -105,7 +105,7 @@ export function gunzip(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Gunzipped {
   if (pos < bytes.length) {
     const fdt = bytes[pos] === 0xd0 && bytes[pos + 1] === 0x0d && bytes[pos + 2] === 0xfe && bytes[pos + 3] === 0xed;
     throw new InputError(
-      "GZIP",
+      "BAD_GZIP",
       `Cannot decompress gzip data: ${hex(bytes.length - pos)} bytes follow the end of the gzip stream`,
       pos,
       fdt

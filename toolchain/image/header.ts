@@ -73,13 +73,13 @@ export function hasImageMagic(bytes: Uint8Array): boolean {
 
 /**
  * Decodes the 64-byte Image header at the start of `bytes`.
- * @throws InputError `TRUNCATED` (fewer than 64 bytes) or `IMAGE_MAGIC` (no "ARM\x64" at offset 56).
+ * @throws InputError `TRUNCATED` (fewer than 64 bytes) or `BAD_MAGIC` (no "ARM\x64" at offset 56).
  */
 export function parseImageHeader(bytes: Uint8Array): ImageHeader {
   const h = decodeLayout(IMAGE_HEADER, bytes);
   if (h.magic !== ARM64_IMAGE_MAGIC) {
     throw new InputError(
-      "IMAGE_MAGIC",
+      "BAD_MAGIC",
       `Cannot parse the arm64 Image header: magic is ${hex(h.magic)}, expected ${hex(ARM64_IMAGE_MAGIC)} ("ARM\\x64")`,
       56,
       "The file is not a raw arm64 Image",
@@ -118,13 +118,13 @@ export interface CheckedImage {
  * pre-3.17 header (image_size 0) as kexec-tools does, with a warning.
  * Sizes are in bytes; `size` is the whole Image's, when `bytes` holds only its
  * start (a file streamed elsewhere).
- * @throws InputError `IMAGE_MAGIC`, `TRUNCATED`, `BIG_ENDIAN`, `PAGE_SIZE` or `IMAGE_SIZE`.
+ * @throws InputError `BAD_MAGIC`, `TRUNCATED`, `UNSUPPORTED_BIG_ENDIAN`, `PAGE_SIZE_CONFLICT` or `SIZE_MISMATCH`.
  */
 export function checkImage(bytes: Uint8Array, pageSize?: number, size: number = bytes.length): CheckedImage {
   const header = parseImageHeader(bytes);
   if (header.flags.bigEndian) {
     throw new InputError(
-      "BIG_ENDIAN",
+      "UNSUPPORTED_BIG_ENDIAN",
       "Cannot load the kernel: its Image header flags bit 0 says it is big-endian",
       24,
       "Only little-endian arm64 kernels are supported; build the kernel without CONFIG_CPU_BIG_ENDIAN",
@@ -135,7 +135,7 @@ export function checkImage(bytes: Uint8Array, pageSize?: number, size: number = 
   // must match the target's running page size, which is what we know.
   if (pageSize !== undefined && header.flags.pageSize !== 0 && header.flags.pageSize !== pageSize) {
     throw new InputError(
-      "PAGE_SIZE",
+      "PAGE_SIZE_CONFLICT",
       `Cannot load the kernel: it is built for ${header.flags.pageSize / 1024} KiB pages but the target runs ${pageSize / 1024} KiB pages`,
       24,
       "Use a kernel built for the target's page size (CONFIG_ARM64_*K_PAGES)",
@@ -152,7 +152,7 @@ export function checkImage(bytes: Uint8Array, pageSize?: number, size: number = 
   }
   if (BigInt(size) > imageSize) {
     throw new InputError(
-      "IMAGE_SIZE",
+      "SIZE_MISMATCH",
       `Cannot load the kernel: the Image is ${hex(size)} bytes but image_size is only ${hex(imageSize)}`,
       16,
       "The header is corrupt, or data was appended to the Image (an Image-dtb); pass the plain Image",

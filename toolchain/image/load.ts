@@ -70,7 +70,7 @@ export async function loadKernelImage(bytes: Uint8Array, options: LoadOptions = 
   for (;;) {
     if (chain.length > MAX_NESTING) {
       throw new InputError(
-        "NESTING",
+        "TOO_DEEP",
         `Cannot load the kernel: containers nest more than ${MAX_NESTING} deep (${chain.join(" > ")})`,
         chain.join(">"),
         "No real kernel file nests this deep; the file is crafted",
@@ -83,7 +83,7 @@ export async function loadKernelImage(bytes: Uint8Array, options: LoadOptions = 
       format = identify(cur);
       if (expect !== undefined && format !== expect) {
         throw new InputError(
-          "MISMATCH",
+          "FORMAT_MISMATCH",
           `Cannot load the kernel: the ${chain[chain.length - 1]} header says its data is ${expect}, but the data looks like ${format}`,
           0,
           "The file is corrupt",
@@ -99,7 +99,7 @@ export async function loadKernelImage(bytes: Uint8Array, options: LoadOptions = 
           const img = checkImage(cur, options.pageSize);
           if (vmlinuxMemSize !== undefined && img.imageSize < vmlinuxMemSize) {
             throw new InputError(
-              "IMAGE_SIZE",
+              "SIZE_MISMATCH",
               `Cannot load the kernel: the vmlinux PT_LOADs span ${hex(vmlinuxMemSize)} bytes but the Image header's image_size is ${hex(img.imageSize)}`,
               16,
               "The vmlinux is corrupt",
@@ -216,7 +216,7 @@ export async function loadKernelImage(bytes: Uint8Array, options: LoadOptions = 
             format === "gzip" ? gunzip(cur, limit) : format === "zstd" ? await unzstd(cur, limit, expectSize?.size) : await unxz(cur, limit);
           if (expectSize !== undefined && out.data.length !== expectSize.size) {
             throw new InputError(
-              "MISMATCH",
+              "SIZE_MISMATCH",
               `Cannot load the kernel: ${format} data decompressed to ${hex(out.data.length)} bytes but the ${expectSize.from} header says ${hex(expectSize.size)}`,
               0,
               "The file is corrupt",

@@ -36,14 +36,14 @@ export interface PeHeader {
 
 /**
  * Reads the COFF header at `peOffset` (e_lfanew) and the section table.
- * @throws InputError `PE` (no "PE\0\0" signature, a section outside the file) or `TRUNCATED`.
+ * @throws InputError `BAD_PE` (no "PE\0\0" signature, a section outside the file) or `TRUNCATED`.
  */
 export function readPeHeader(bytes: Uint8Array, peOffset: number): PeHeader {
   const r = new ByteReader(bytes, "PE header", peOffset);
   const sig = r.u32LE("signature");
   if (sig !== 0x00004550) {
     throw new InputError(
-      "PE",
+      "BAD_PE",
       `Cannot read the PE header: signature at ${hex(peOffset)} is ${hex(sig)}, expected "PE\\0\\0"`,
       peOffset,
       "The offset at 0x3c is corrupt, or this is not a PE/COFF file",
@@ -69,7 +69,7 @@ export function readPeHeader(bytes: Uint8Array, peOffset: number): PeHeader {
     const size = virtualSize !== 0 && virtualSize < rawSize ? virtualSize : rawSize;
     if (offset + size > bytes.length) {
       throw new InputError(
-        "PE",
+        "BAD_PE",
         `Cannot read PE section ${JSON.stringify(name)}: data ${hex(offset)}+${hex(size)} lies past the end of the ${hex(bytes.length)}-byte file`,
         at,
         "The file is truncated or corrupt",

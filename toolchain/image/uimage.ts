@@ -69,30 +69,30 @@ export function isUImage(bytes: Uint8Array): boolean {
  * Reads and checks a legacy uImage: magic, header CRC, data CRC, and that it
  * is a Linux arm64 kernel compressed with none, gzip or zstd. Decompression is
  * the caller's.
- * @throws InputError `UIMAGE` or `TRUNCATED`.
+ * @throws InputError `BAD_UIMAGE` or `TRUNCATED`.
  */
 export function parseUImage(bytes: Uint8Array): UImage {
   const h = decodeLayout(UIMAGE_HEADER, bytes);
   if (h.magic !== IH_MAGIC) {
-    throw new InputError("UIMAGE", `Cannot parse uImage header: magic is ${hex(h.magic)}, expected ${hex(IH_MAGIC)}`, 0, "The file is not a uImage");
+    throw new InputError("BAD_UIMAGE", `Cannot parse uImage header: magic is ${hex(h.magic)}, expected ${hex(IH_MAGIC)}`, 0, "The file is not a uImage");
   }
   const header = bytes.slice(0, UIMAGE_HEADER.size);
   header.fill(0, 4, 8);
   const hcrc = crc32(header);
   if (hcrc !== h.hcrc) {
     throw new InputError(
-      "UIMAGE",
+      "BAD_UIMAGE",
       `Cannot load the uImage: header CRC32 is ${hex(hcrc)} but the header says ${hex(h.hcrc)}`,
       4,
       "The header is corrupt",
     );
   }
   if (h.os !== IH_OS_LINUX) {
-    throw new InputError("UIMAGE", `Cannot load the uImage: its OS is ${h.os}, not Linux (${IH_OS_LINUX})`, 28, "Use a uImage made with `mkimage -O linux`");
+    throw new InputError("BAD_UIMAGE", `Cannot load the uImage: its OS is ${h.os}, not Linux (${IH_OS_LINUX})`, 28, "Use a uImage made with `mkimage -O linux`");
   }
   if (h.arch !== IH_ARCH_ARM64) {
     throw new InputError(
-      "UIMAGE",
+      "BAD_UIMAGE",
       `Cannot load the uImage: its architecture is ${h.arch}${h.arch === IH_ARCH_ARM ? " (32-bit ARM)" : ""}, not arm64 (${IH_ARCH_ARM64})`,
       29,
       "Use a uImage made with `mkimage -A arm64`",
@@ -100,7 +100,7 @@ export function parseUImage(bytes: Uint8Array): UImage {
   }
   if (h.type !== IH_TYPE_KERNEL && h.type !== IH_TYPE_KERNEL_NOLOAD) {
     throw new InputError(
-      "UIMAGE",
+      "BAD_UIMAGE",
       `Cannot load the uImage: its type is ${h.type} (${TYPE_NAMES[h.type] ?? "unknown"}), not a kernel (${IH_TYPE_KERNEL} or ${IH_TYPE_KERNEL_NOLOAD})`,
       30,
       "Pass the kernel's uImage (`mkimage -T kernel`)",
@@ -110,7 +110,7 @@ export function parseUImage(bytes: Uint8Array): UImage {
   if (codec === undefined) {
     const what = COMP_NAMES[h.comp];
     throw new InputError(
-      "UIMAGE",
+      "BAD_UIMAGE",
       what !== undefined
         ? `Cannot load the uImage: its data is compressed with ${what}, which is not supported (none, gzip and zstd are)`
         : `Cannot load the uImage: unknown compression ${h.comp}`,
@@ -131,7 +131,7 @@ export function parseUImage(bytes: Uint8Array): UImage {
   const dcrc = crc32(data);
   if (dcrc !== h.dcrc) {
     throw new InputError(
-      "UIMAGE",
+      "BAD_UIMAGE",
       `Cannot load the uImage: data CRC32 is ${hex(dcrc)} but the header says ${hex(h.dcrc)}`,
       24,
       "The data is corrupt",

@@ -46,17 +46,17 @@ export function isElf(bytes: Uint8Array): boolean {
 /**
  * Lays the PT_LOAD segments of an arm64 vmlinux out as a flat image, at most
  * `limit` bytes long.
- * @throws InputError `ELF` (not a little-endian ELF64 arm64 executable,
+ * @throws InputError `BAD_ELF` (not a little-endian ELF64 arm64 executable,
  *   segments outside the file or overlapping, entry not at the lowest
- *   segment), `BIG_ENDIAN`, `TRUNCATED` or `TOO_LARGE`.
+ *   segment), `UNSUPPORTED_BIG_ENDIAN`, `TRUNCATED` or `TOO_LARGE`.
  */
 export function flattenVmlinux(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Vmlinux {
   const h = decodeLayout(ELF64_EHDR, bytes);
-  if (!ELFMAG.every((b, i) => h.ei_mag[i] === b)) throw new InputError("ELF", "Cannot read vmlinux: no ELF magic", 0, "The file is not an ELF file");
+  if (!ELFMAG.every((b, i) => h.ei_mag[i] === b)) throw new InputError("NOT_ELF", "Cannot read vmlinux: no ELF magic", 0, "The file is not an ELF file");
   if (h.ei_data === ELFDATA2MSB) {
     const machine = (bytes[18] ?? 0) * 256 + (bytes[19] ?? 0);
     throw new InputError(
-      machine === EM_AARCH64 ? "BIG_ENDIAN" : "ELF",
+      machine === EM_AARCH64 ? "UNSUPPORTED_BIG_ENDIAN" : "BAD_ELF",
       machine === EM_AARCH64
         ? "Cannot load the kernel: the vmlinux is a big-endian (ELFDATA2MSB) arm64 kernel"
         : "Cannot load vmlinux: it is a big-endian ELF",
@@ -66,7 +66,7 @@ export function flattenVmlinux(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Vml
   }
   if (h.ei_class !== ELFCLASS64 || h.ei_data !== ELFDATA2LSB) {
     throw new InputError(
-      "ELF",
+      "BAD_ELF",
       `Cannot load vmlinux: ELF class ${h.ei_class} and data encoding ${h.ei_data} are not ELFCLASS64 little-endian`,
       4,
       "An arm64 vmlinux is a 64-bit little-endian ELF",
@@ -74,7 +74,7 @@ export function flattenVmlinux(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Vml
   }
   if (h.e_machine !== EM_AARCH64) {
     throw new InputError(
-      "ELF",
+      "BAD_ELF",
       `Cannot load vmlinux: e_machine is ${h.e_machine}${MACHINES[h.e_machine] ? ` (${MACHINES[h.e_machine]})` : ""}, not EM_AARCH64 (${EM_AARCH64})`,
       18,
       "Use the arm64 build of the kernel",
@@ -82,7 +82,7 @@ export function flattenVmlinux(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Vml
   }
   if (h.e_type !== ET_EXEC && h.e_type !== ET_DYN) {
     throw new InputError(
-      "ELF",
+      "BAD_ELF",
       `Cannot load vmlinux: e_type is ${h.e_type}${ELF_TYPES[h.e_type] ? ` (${ELF_TYPES[h.e_type]})` : ""}, not an executable (ET_EXEC or ET_DYN)`,
       16,
       "Pass the linked vmlinux from the top of the kernel build tree",
@@ -90,7 +90,7 @@ export function flattenVmlinux(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Vml
   }
   if (h.e_phentsize !== ELF64_PHDR_SIZE || h.e_phnum === 0 || h.e_phnum === PN_XNUM) {
     throw new InputError(
-      "ELF",
+      "BAD_ELF",
       `Cannot load vmlinux: program header table has e_phentsize ${h.e_phentsize} and e_phnum ${h.e_phnum}; expected ${ELF64_PHDR_SIZE} and 1..${PN_XNUM - 1}`,
       54,
       "The ELF header is corrupt",
@@ -111,7 +111,7 @@ export function flattenVmlinux(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Vml
     const p = decodeLayout(ELF64_PHDR, bytes, at);
     if (p.p_type !== PT_LOAD || p.p_memsz === 0n) continue;
     if (p.p_filesz > p.p_memsz) {
-      throw new InputError("ELF", `Cannot load vmlinux: PT_LOAD ${i} has p_filesz ${hex(p.p_filesz)} > p_memsz ${hex(p.p_memsz)}`, at + 32, "The program headers are corrupt");
+      throw new InputError("BAD_ELF", `Cannot load vmlinux: PT_LOAD ${i} has p_filesz ${hex(p.p_filesz)} > p_memsz ${hex(p.p_memsz)}`, at + 32, "The program headers are corrupt");
     }
     if (p.p_offset + p.p_filesz > fileLen) {
       throw new InputError(
@@ -122,14 +122,14 @@ export function flattenVmlinux(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Vml
       );
     }
     if (p.p_vaddr + p.p_memsz > 1n << 64n) {
-      throw new InputError("ELF", `Cannot load vmlinux: PT_LOAD ${i} at ${hex(p.p_vaddr)}+${hex(p.p_memsz)} wraps past 2^64`, at + 16, "The program headers are corrupt");
+      throw new InputError("BAD_ELF", `Cannot load vmlinux: PT_LOAD ${i} at ${hex(p.p_vaddr)}+${hex(p.p_memsz)} wraps past 2^64`, at + 16, "The program headers are corrupt");
     }
     segments.push({ offset: p.p_offset, vaddr: p.p_vaddr, filesz: p.p_filesz, memsz: p.p_memsz, at });
   }
   segments.sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
   const first = segments[0];
   if (first === undefined) {
-    throw new InputError("ELF", "Cannot load vmlinux: it has no PT_LOAD segment", Number(h.e_phoff), "The file is not a linked kernel");
+    throw new InputError("BAD_ELF", "Cannot load vmlinux: it has no PT_LOAD segment", Number(h.e_phoff), "The file is not a linked kernel");
   }
   let fileEnd = 0n;
   let memEnd = 0n;
@@ -138,7 +138,7 @@ export function flattenVmlinux(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Vml
     const next = segments[i + 1];
     if (next !== undefined && s.vaddr + s.memsz > next.vaddr) {
       throw new InputError(
-        "ELF",
+        "BAD_ELF",
         `Cannot load vmlinux: PT_LOAD segments at ${hex(s.vaddr)}+${hex(s.memsz)} and ${hex(next.vaddr)} overlap`,
         next.at + 16,
         "The program headers are corrupt",
@@ -149,7 +149,7 @@ export function flattenVmlinux(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Vml
   }
   if (h.e_entry !== first.vaddr) {
     throw new InputError(
-      "ELF",
+      "BAD_ELF",
       `Cannot load vmlinux: e_entry ${hex(h.e_entry)} is not the lowest PT_LOAD address ${hex(first.vaddr)}, where the Image header must start`,
       24,
       "The vmlinux is not a standard arm64 kernel link (ENTRY(_text))",

@@ -61,7 +61,7 @@ export function isXz(bytes: Uint8Array, at = 0): boolean {
  * Decompresses an xz file (one or more streams). `limit` caps the output in
  * bytes. Four bytes after the stream footer are accepted only when they hold
  * the output size (the kernel's `size_append`).
- * @throws InputError `XZ` (unsupported filter or check, corrupt data, wrong
+ * @throws InputError `BAD_XZ` (unsupported filter or check, corrupt data, wrong
  *   appended size), `TRUNCATED` or `TOO_LARGE`.
  */
 export async function unxz(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Promise<Unxzed> {
@@ -73,7 +73,7 @@ export async function unxz(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Promise
   if (!endsWithFooter(end)) {
     if (!endsWithFooter(end - 4)) {
       throw new InputError(
-        "XZ",
+        "BAD_XZ",
         'Cannot decompress xz data: it does not end with a stream footer ("YZ")',
         Math.max(0, bytes.length - 2),
         "The file is truncated or has data appended",
@@ -86,13 +86,13 @@ export async function unxz(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Promise
   if (failure !== undefined) {
     const code = /error code (\d+)/.exec(failure)?.[1];
     const why = (code !== undefined ? XZ_RET[Number(code)] : undefined) ?? failure;
-    throw new InputError("XZ", `Cannot decompress xz data: ${why}`, 0, code === "8" ? "The file is truncated" : "The file is corrupt");
+    throw new InputError("BAD_XZ", `Cannot decompress xz data: ${why}`, 0, code === "8" ? "The file is truncated" : "The file is corrupt");
   }
   if (sizeTrailer) {
     const told = new DataView(bytes.buffer, bytes.byteOffset + end, 4).getUint32(0, true);
     if (told !== data.length % 2 ** 32) {
       throw new InputError(
-        "XZ",
+        "BAD_XZ",
         `Cannot decompress xz data: the 4 bytes after the stream say ${hex(told)} but it decompressed to ${hex(data.length)} bytes`,
         end,
         "The file is corrupt or has data appended; remove it",
@@ -105,13 +105,13 @@ export async function unxz(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Promise
 /** Stream header (§2.1.1) and first block header (§3.1): names the filter chain, refuses what cannot be decoded. */
 function readFirstBlockFilters(bytes: Uint8Array): string[] {
   const r = new ByteReader(bytes, "xz stream header");
-  if (!isXz(bytes)) throw new InputError("XZ", "Cannot decompress xz data: no xz stream header magic", 0, "The file is not xz data");
+  if (!isXz(bytes)) throw new InputError("BAD_XZ", "Cannot decompress xz data: no xz stream header magic", 0, "The file is not xz data");
   r.bytesN(6, "magic");
   const flags = r.bytesN(2, "stream flags");
   r.u32LE("crc32");
   if (flags[1] === CHECK_SHA256) {
     throw new InputError(
-      "XZ",
+      "BAD_XZ",
       "Cannot decompress xz data: the stream uses the SHA-256 check, which the xz decoder (xz-decompress, xz-embedded) does not support",
       6,
       "Recompress with `xz --check=crc32` (what the kernel build uses)",
@@ -132,7 +132,7 @@ function readFirstBlockFilters(bytes: Uint8Array): string[] {
     const name = FILTERS[id] ?? `filter ${hex(id)}`;
     if (UNSUPPORTED_FILTERS.has(id)) {
       throw new InputError(
-        "XZ",
+        "BAD_XZ",
         `Cannot decompress xz data: the first block uses the ${name} filter (id ${hex(id)}), which the xz decoder (xz-decompress 0.2.3, xz-embedded) does not support`,
         at,
         "Decompress it with `xz -d` (XZ Utils >= 5.4) and pass the raw Image",
@@ -151,7 +151,7 @@ function readVarint(r: ByteReader, what: string): number {
     const byte = r.u8(what);
     v += (byte & 0x7f) * 2 ** (7 * i);
     if (!(byte & 0x80)) return v;
-    if (i === 7) throw new InputError("XZ", `Cannot read xz ${what}: the integer is too large`, at, "The file is corrupt");
+    if (i === 7) throw new InputError("BAD_XZ", `Cannot read xz ${what}: the integer is too large`, at, "The file is corrupt");
   }
   return v;
 }

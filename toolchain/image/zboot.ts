@@ -51,18 +51,18 @@ export function isZboot(bytes: Uint8Array): boolean {
 /**
  * Reads the zboot header and returns the compressed payload; decompression is
  * the caller's. Offsets are in bytes from the start of `bytes`.
- * @throws InputError `ZBOOT` (not zboot, a non-arm64 PE, an unknown or
+ * @throws InputError `BAD_ZBOOT` (not zboot, a non-arm64 PE, an unknown or
  *   unsupported codec, a payload outside the file) or `TRUNCATED`.
  */
 export function parseZboot(bytes: Uint8Array): Zboot {
   const h = decodeLayout(ZBOOT_HEADER, bytes);
   if (!isZboot(bytes)) {
-    throw new InputError("ZBOOT", 'Cannot parse zboot header: no "MZ" at 0 and "zimg" at 4', 0, "The file is not an EFI zboot image");
+    throw new InputError("BAD_ZBOOT", 'Cannot parse zboot header: no "MZ" at 0 and "zimg" at 4', 0, "The file is not an EFI zboot image");
   }
   const pe = readPeHeader(bytes, h.peOffset);
   if (pe.machine !== 0xaa64) {
     throw new InputError(
-      "ZBOOT",
+      "BAD_ZBOOT",
       `Cannot load the zboot image: its PE machine is ${hex(pe.machine)} (${machineName(pe.machine)}), not arm64 (0xaa64)`,
       h.peOffset + 4,
       "Use the arm64 build of the kernel",
@@ -71,14 +71,14 @@ export function parseZboot(bytes: Uint8Array): Zboot {
   const nul = h.compressType.indexOf(0);
   const typeBytes = h.compressType.subarray(0, nul < 0 ? h.compressType.length : nul);
   if (typeBytes.some((c) => c < 0x20 || c > 0x7e)) {
-    throw new InputError("ZBOOT", "Cannot parse zboot header: compress_type is not ASCII text", 24, "The file is corrupt");
+    throw new InputError("BAD_ZBOOT", "Cannot parse zboot header: compress_type is not ASCII text", 24, "The file is corrupt");
   }
   const compressType = String.fromCharCode(...typeBytes);
   const codec = CODECS[compressType];
   if (codec === undefined) {
     const known = UNSUPPORTED[compressType];
     throw new InputError(
-      "ZBOOT",
+      known !== undefined ? "UNSUPPORTED_FORMAT" : "BAD_ZBOOT",
       known !== undefined
         ? `Cannot load the zboot image: its payload is compressed with ${known}, which is not supported (gzip, zstd and xz are)`
         : `Cannot load the zboot image: unknown compress_type "${compressType}"`,
@@ -89,7 +89,7 @@ export function parseZboot(bytes: Uint8Array): Zboot {
   const end = h.payloadOffset + h.payloadSize;
   if (h.payloadSize === 0 || h.payloadOffset < ZBOOT_HEADER.size || end > bytes.length) {
     throw new InputError(
-      "ZBOOT",
+      "BAD_ZBOOT",
       `Cannot load the zboot image: payload ${hex(h.payloadOffset)}+${hex(h.payloadSize)} does not lie inside the ${hex(bytes.length)}-byte file after the header`,
       8,
       "The file is truncated or corrupt",

@@ -68,7 +68,7 @@ let xxh: Promise<XXHashAPI> | undefined;
  * `size` is the output size an outer container states (zboot), if any. Four
  * bytes after the last frame are accepted only when they hold the output
  * size (the kernel's `size_append`).
- * @throws InputError `ZSTD` (bad header, corrupt data, checksum mismatch,
+ * @throws InputError `BAD_ZSTD` (bad header, corrupt data, checksum mismatch,
  *   trailing bytes, wrong appended size), `TRUNCATED` or `TOO_LARGE`.
  */
 export async function unzstd(bytes: Uint8Array, limit = MAX_DECOMPRESSED, size?: number): Promise<Unzstded> {
@@ -81,7 +81,7 @@ export async function unzstd(bytes: Uint8Array, limit = MAX_DECOMPRESSED, size?:
   }
   const data = frames.filter((f) => !f.skippable);
   if (data.length === 0) {
-    throw new InputError("ZSTD", "Cannot decompress zstd data: it holds no zstd frame", pos, "The file holds only skippable frames");
+    throw new InputError("BAD_ZSTD", "Cannot decompress zstd data: it holds no zstd frame", pos, "The file holds only skippable frames");
   }
   const tail = bytes.subarray(pos);
   const trailerSize = tail.length === 4 ? new DataView(tail.buffer, tail.byteOffset, 4).getUint32(0, true) : undefined;
@@ -120,7 +120,7 @@ export async function unzstd(bytes: Uint8Array, limit = MAX_DECOMPRESSED, size?:
       if (f.checksum !== undefined) checkDigest(hash.digest(), f, undefined);
       if (f.contentSize !== undefined && n !== f.contentSize) {
         throw new InputError(
-          "ZSTD",
+          "BAD_ZSTD",
           `Cannot decompress zstd frame: it produced ${hex(n)} bytes but its header says ${hex(f.contentSize)}`,
           f.start,
           "The compressed data is corrupt",
@@ -134,7 +134,7 @@ export async function unzstd(bytes: Uint8Array, limit = MAX_DECOMPRESSED, size?:
   if (tail.length > 0) {
     if (!isSizeTrailer(tail, produced)) {
       throw new InputError(
-        "ZSTD",
+        "BAD_ZSTD",
         `Cannot decompress zstd data: ${hex(tail.length)} bytes follow the last frame and are not the kernel's 4-byte size of the output (${hex(produced)})`,
         pos,
         "The file is corrupt or has data appended; remove it",
@@ -170,7 +170,7 @@ function shrinkWindow(frame: Uint8Array, f: Frame): { frame: Uint8Array; window:
 
 function corrupt(e: unknown, at: number): InputError {
   const why = e instanceof Error ? e.message : String(e);
-  return new InputError("ZSTD", `Cannot decompress zstd frame: ${why}`, at, "The compressed data is corrupt");
+  return new InputError("BAD_ZSTD", `Cannot decompress zstd frame: ${why}`, at, "The compressed data is corrupt");
 }
 
 /** RFC 8878 §3.1.1: Content_Checksum is the low 32 bits of XXH64 (seed 0) of the frame's output. */
@@ -178,7 +178,7 @@ function checkDigest(digest: bigint, f: Frame, assumed: number | undefined): voi
   const got = Number(digest & 0xffffffffn);
   if (got !== f.checksum) {
     throw new InputError(
-      "ZSTD",
+      "BAD_ZSTD",
       `Cannot decompress zstd frame: content checksum ${hex(got)} does not match the stored ${hex(f.checksum ?? 0)}` +
         (assumed !== undefined ? ` (output taken as ${hex(assumed)} bytes, the size the file states)` : ""),
       f.end - 4,
@@ -200,7 +200,7 @@ function walkFrame(bytes: Uint8Array, start: number, limit: number): Frame {
   const fcsFlag = fhd >> 6;
   const single = (fhd & 0x20) !== 0;
   if (fhd & 0x08) {
-    throw new InputError("ZSTD", `Cannot decompress zstd frame: reserved bit set in frame header descriptor ${hex(fhd)}`, start + 4, "The file is corrupt");
+    throw new InputError("BAD_ZSTD", `Cannot decompress zstd frame: reserved bit set in frame header descriptor ${hex(fhd)}`, start + 4, "The file is corrupt");
   }
   const checksum = (fhd & 0x04) !== 0;
   let window = 0;
@@ -215,7 +215,7 @@ function walkFrame(bytes: Uint8Array, start: number, limit: number): Frame {
   for (let i = 0; i < didBytes; i++) dictId += r.u8("dictionary id") * 2 ** (8 * i);
   if (dictId !== 0) {
     throw new InputError(
-      "ZSTD",
+      "BAD_ZSTD",
       `Cannot decompress zstd frame: it needs dictionary ${dictId}`,
       start + 5,
       "Kernel images are never compressed with a dictionary; recompress without one",
@@ -243,11 +243,11 @@ function walkFrame(bytes: Uint8Array, start: number, limit: number): Frame {
     const type = (h >> 1) & 3;
     const size = h >>> 3;
     if (type === 3) {
-      throw new InputError("ZSTD", "Cannot decompress zstd frame: block type 3 is reserved", at, "The compressed data is corrupt");
+      throw new InputError("BAD_ZSTD", "Cannot decompress zstd frame: block type 3 is reserved", at, "The compressed data is corrupt");
     }
     if (size > blockMax) {
       throw new InputError(
-        "ZSTD",
+        "BAD_ZSTD",
         `Cannot decompress zstd frame: block size ${hex(size)} exceeds the maximum ${hex(blockMax)}`,
         at,
         "The compressed data is corrupt",

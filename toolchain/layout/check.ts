@@ -1,5 +1,5 @@
 import { hex } from "../bytes/index.js";
-import type { Range, Target } from "../target/types.js";
+import { alignUp, type Range, type Target } from "../target/index.js";
 import { estimateTotalRamPages } from "./_ram.js";
 import {
   DTB_MAX_SIZE,
@@ -138,7 +138,7 @@ export function checkLoad(load: Load, facts: CheckFacts): Violation[] {
     if (s.mem % page !== 0n || end % page !== 0n) {
       const what = s.mem % page !== 0n ? `mem ${hex(s.mem)}` : `mem + memsz ${hex(end)}`;
       add("page-alignment", `${name(i)}: ${what} is not a multiple of the page size ${hex(page)}`,
-        `Start on a page (e.g. ${hex(s.mem - (s.mem % page))}) and round memsz up to ${hex(roundUp(end - (s.mem - (s.mem % page)), page))}`, i);
+        `Start on a page (e.g. ${hex(s.mem - (s.mem % page))}) and round memsz up to ${hex(alignUp(end - (s.mem - (s.mem % page)), page))}`, i);
     }
   });
 
@@ -155,7 +155,7 @@ export function checkLoad(load: Load, facts: CheckFacts): Violation[] {
     const s = segs[i]!;
     if (s.bufsz > s.memsz) {
       add("bufsz", `${name(i)}: bufsz ${hex(s.bufsz)} is larger than memsz ${hex(s.memsz)}`,
-        `Raise memsz to ${hex(roundUp(s.bufsz, page))} (bufsz rounded up to a page) or shorten the buffer`, i);
+        `Raise memsz to ${hex(alignUp(s.bufsz, page))} (bufsz rounded up to a page) or shorten the buffer`, i);
     }
   }
 
@@ -221,7 +221,7 @@ function checkBoot(
     const s = segs[k]!;
     const t = s.textOffset ?? 0n;
     if (s.mem < t || (s.mem - t) % SZ_2M !== 0n) {
-      const fixAt = roundUp(s.mem > t ? s.mem - t : 0n, SZ_2M) + t;
+      const fixAt = alignUp(s.mem > t ? s.mem - t : 0n, SZ_2M) + t;
       add("kernel-base", `${name(k)}: mem ${hex(s.mem)} is not a 2 MiB-aligned base + text_offset ${hex(t)}`,
         `Load the kernel at ${hex(fixAt)} (the next 2 MiB boundary + text_offset)`, k);
     }
@@ -235,10 +235,10 @@ function checkBoot(
     const a = segs[k]!, b = segs[r]!;
     const lo = (a.mem < b.mem ? a.mem : b.mem) / SZ_1G * SZ_1G;
     const endA = a.mem + a.memsz, endB = b.mem + b.memsz;
-    const hi = roundUp(endA > endB ? endA : endB, SZ_1G);
+    const hi = alignUp(endA > endB ? endA : endB, SZ_1G);
     if (hi - lo > SZ_32G) {
       add("initrd-window", `${name(r)} and the kernel span the 1 GiB-aligned window [${hex(lo)}, ${hex(hi)}), more than 32 GiB`,
-        `Move the initrd within [${hex(roundUp(endA, SZ_1G) - SZ_32G > 0n ? roundUp(endA, SZ_1G) - SZ_32G : 0n)}, ${hex(a.mem / SZ_1G * SZ_1G + SZ_32G)})`, r);
+        `Move the initrd within [${hex(alignUp(endA, SZ_1G) - SZ_32G > 0n ? alignUp(endA, SZ_1G) - SZ_32G : 0n)}, ${hex(a.mem / SZ_1G * SZ_1G + SZ_32G)})`, r);
     }
   }
   const d = find("dtb");
@@ -247,8 +247,8 @@ function checkBoot(
     if (s.bufsz > DTB_MAX_SIZE) {
       add("dtb-size", `${name(d)}: the DTB is ${hex(s.bufsz)} bytes, more than 2 MiB`, "Remove unused nodes or properties from the device tree", d);
     } else if (s.bufsz > 0n && s.mem / SZ_2M !== (s.mem + s.bufsz - 1n) / SZ_2M) {
-      add("dtb-2m-crossing", `${name(d)}: the DTB [${hex(s.mem)}, ${hex(s.mem + s.bufsz)}) crosses the 2 MiB boundary ${hex(roundUp(s.mem + 1n, SZ_2M))}`,
-        `Move it to ${hex(roundUp(s.mem, SZ_2M))} or anywhere it fits inside one 2 MiB block`, d);
+      add("dtb-2m-crossing", `${name(d)}: the DTB [${hex(s.mem)}, ${hex(s.mem + s.bufsz)}) crosses the 2 MiB boundary ${hex(alignUp(s.mem + 1n, SZ_2M))}`,
+        `Move it to ${hex(alignUp(s.mem, SZ_2M))} or anywhere it fits inside one 2 MiB block`, d);
     }
   }
 
@@ -315,10 +315,6 @@ export function loadCaveats(load: Load, facts: CheckFacts): Caveat[] {
 /** The errno kexec_load would return: the first rejected finding's, or null when the kernel accepts the load. */
 export function kernelVerdict(violations: readonly Violation[]): Errno | null {
   return violations.find((v) => v.severity === "rejected")?.errno ?? null;
-}
-
-function roundUp(v: bigint, a: bigint): bigint {
-  return ((v + a - 1n) / a) * a;
 }
 
 /** True when `[start, end)` is covered by the union of `ranges` (adjacent ranges count as one). */

@@ -57,14 +57,14 @@ const U64_LIMIT = 1n << 64n;
  * /chosen, and that is for the DTB editor to widen or refuse, not for placement.
  *
  * @throws InputError for a size the kernel or booting.rst cannot take
- *   (`LAYOUT_INPUT`), a crash plan without crash memory (`LAYOUT_NO_CRASH_RANGE`),
- *   segments above half of RAM (`LAYOUT_RAM_HALF`) or a segment that does not fit
- *   (`LAYOUT_NO_FIT`): the message names the segment and the free ranges, the hint a fix.
+ *   (`BAD_VALUE`), a crash plan without crash memory (`NO_CRASH_KERNEL`),
+ *   segments above half of RAM (`OVER_HALF_RAM`) or a segment that does not fit
+ *   (`NO_FIT`): the message names the segment and the free ranges, the hint a fix.
  */
 export function planLayout(input: LayoutInput): Plan {
   const { mode, target } = input;
   if (![4096, 16384, 65536].includes(target.pageSize)) {
-    throw new InputError("LAYOUT_INPUT", `Cannot plan: page size ${target.pageSize} is not 4096, 16384 or 65536`, "target.pageSize");
+    throw new InputError("BAD_VALUE", `Cannot plan: page size ${target.pageSize} is not 4096, 16384 or 65536`, "target.pageSize");
   }
   const page = BigInt(target.pageSize);
   const sizes = checkInput(input, page);
@@ -75,7 +75,7 @@ export function planLayout(input: LayoutInput): Plan {
   const half = estimateTotalRamPages(target) / 2n;
   if (memsz / page > half) {
     throw new InputError(
-      "LAYOUT_RAM_HALF",
+      "OVER_HALF_RAM",
       `Cannot plan: the segments take ${memsz / page} pages but the kernel accepts at most half of RAM, ${half} pages of ${hex(page)} bytes (kernel/kexec_core.c sanity_check_segment_list)`,
       undefined,
       "Shrink the initrd, or load on a machine with more RAM",
@@ -87,7 +87,7 @@ export function planLayout(input: LayoutInput): Plan {
     const crash = target.crashKernel;
     if (crash === null) {
       throw new InputError(
-        "LAYOUT_NO_CRASH_RANGE",
+        "NO_CRASH_KERNEL",
         "Cannot plan a crash load: the target reserves no crash kernel memory (crashk_res is empty)",
         "target.crashKernel",
         `Boot the running kernel with crashkernel=${suggestMiB(0n, needed)}M or more (the segments need ${mib(needed)} MiB; the capture kernel needs room to run as well)`,
@@ -154,7 +154,7 @@ export function planLayout(input: LayoutInput): Plan {
 /** Validates sizes; returns each segment's page-rounded memsz (for the RAM budget). */
 function checkInput(input: LayoutInput, page: bigint): { memsz: bigint }[] {
   const bad = (where: string, why: string, hint?: string): never => {
-    throw new InputError("LAYOUT_INPUT", `Cannot plan: ${why}`, where, hint);
+    throw new InputError("BAD_VALUE", `Cannot plan: ${why}`, where, hint);
   };
   const u64 = (where: string, v: bigint): bigint => {
     if (typeof v !== "bigint") throw new TypeError(`planLayout: ${where} must be a bigint`);
@@ -248,7 +248,7 @@ class Placer {
       hint = `Free ${hex(size)} bytes in one block: shrink the ${role === "kernel" ? "initrd or other segments" : role}, or drop reserved ranges that are stale`;
     }
     throw new InputError(
-      "LAYOUT_NO_FIT",
+      "NO_FIT",
       `Cannot place the ${role} (${hex(size)} bytes, ${how}) in ${where} (${hex(totalSize(this.area))} bytes in all); free: ${list}`,
       `${role}.bufsz`,
       hint,

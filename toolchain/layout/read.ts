@@ -1,4 +1,4 @@
-import { InputError, hex } from "../bytes/index.js";
+import { InputError, hex, stableJson } from "../bytes/index.js";
 import type { PageSize, Range, Target } from "../target/types.js";
 import type { CheckFacts } from "./check.js";
 import { KEXEC_ON_CRASH, ROLES, type Load, type LoadSegment, type Mode, type Role } from "./types.js";
@@ -39,7 +39,7 @@ type Json = { readonly [key: string]: unknown };
 
 /**
  * Parses the JSON text of a proposed load.
- * @throws InputError `LOAD_JSON` with the character offset (syntax) or the
+ * @throws InputError `BAD_LOAD` with the character offset (syntax) or the
  *   path (`segments[2].mem`) of the first bad value, and how to write it.
  */
 export function parseLoadJson(text: string): LoadDocument {
@@ -48,7 +48,7 @@ export function parseLoadJson(text: string): LoadDocument {
     doc = JSON.parse(text);
   } catch (e) {
     const at = /position (\d+)/.exec(String((e as Error).message))?.[1];
-    throw new InputError("LOAD_JSON", `Cannot parse the load: ${(e as Error).message.replace(/ in JSON at position \d+.*$/, "")}`,
+    throw new InputError("BAD_LOAD", `Cannot parse the load: ${(e as Error).message.replace(/ in JSON at position \d+.*$/, "")}`,
       at === undefined ? undefined : Number(at), "Write it as JSON");
   }
   const top = object(doc, "", "a JSON object with entry, flags and segments");
@@ -56,7 +56,7 @@ export function parseLoadJson(text: string): LoadDocument {
   const entry = u64(need(top, "entry", ""), "entry");
   const flags64 = u64(need(top, "flags", ""), "flags");
   if (flags64 > 0xffff_ffffn) {
-    throw new InputError("LOAD_JSON", `Cannot read flags ${hex(flags64)}: bits above 31 are set, which kexec_load refuses with EINVAL`, "flags",
+    throw new InputError("BAD_LOAD", `Cannot read flags ${hex(flags64)}: bits above 31 are set, which kexec_load refuses with EINVAL`, "flags",
       "Use KEXEC_ON_CRASH | KEXEC_ARCH_AARCH64 (0xb70001) for a crash load, KEXEC_ARCH_AARCH64 (0xb70000) for a reboot");
   }
   const flags = Number(flags64);
@@ -191,33 +191,22 @@ function kind(v: unknown): string {
 }
 
 function bad(where: string, why: string, hint?: string): never {
-  throw new InputError("LOAD_JSON", `Cannot read the load: ${why}`, where === "" ? undefined : where, hint);
+  throw new InputError("BAD_LOAD", `Cannot read the load: ${why}`, where === "" ? undefined : where, hint);
 }
 
 /**
  * The facts to check a document against: the target's (a full `Target`, from
  * `--target` or the manifest), completed by the facts the document states.
- * @throws InputError `LOAD_FACTS` when the document and the target disagree on a fact.
+ * @throws InputError `TARGET_MISMATCH` when the document and the target disagree on a fact.
  */
 export function factsFor(doc: LoadDocument, target: Target | undefined, targetName: string): CheckFacts {
   if (target === undefined) return doc.facts;
-  const same = (a: unknown, b: unknown) => stableKey(a) === stableKey(b);
+  const same = (a: unknown, b: unknown) => stableJson(a) === stableJson(b);
   for (const k of ["pageSize", "memory", "reserved", "crashKernel", "crashKernelLow"] as const) {
     if (Object.hasOwn(doc.facts, k) && !same(doc.facts[k], target[k])) {
-      throw new InputError("LOAD_FACTS", `Cannot check the load: its ${k} disagrees with the one in ${targetName}`, k,
+      throw new InputError("TARGET_MISMATCH", `Cannot check the load: its ${k} disagrees with the one in ${targetName}`, k,
         `Remove ${k} from the load, or check it against the target it was made for`);
     }
   }
   return target;
-}
-
-/** JSON with bigints as hex and object keys sorted, for comparing facts by value. */
-function stableKey(v: unknown): string {
-  return JSON.stringify(v, (_, x: unknown) => {
-    if (typeof x === "bigint") return `0x${x.toString(16)}`;
-    if (x !== null && typeof x === "object" && !Array.isArray(x)) {
-      return Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1)));
-    }
-    return x;
-  });
 }

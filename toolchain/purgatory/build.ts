@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { hex, InputError } from "../bytes/index.js";
-import { getAssembler } from "../asm/index.js";
+import { getAssembler, keystoneWasmVersion } from "../asm/index.js";
 import type { Assembly, SourceLine } from "../asm/index.js";
 import {
   CONSOLE_KINDS, DEFAULT_CONSOLE, FLAGS, MAX_REGIONS, MIN_REGIONS, PAGE_TABLE_SIZE, parseHeader, POLICIES, REGION_ENTRY_SIZE, SCALAR_SLOTS, slotMap,
@@ -50,7 +50,7 @@ export interface Build {
   readonly slots: SlotMap;
   /** SHA-256 of the blob, hex. */
   readonly sha256: string;
-  /** The assembler that made it, e.g. "keystone 0.9". */
+  /** The assembler that made it, e.g. "keystone-wasm 1.0.4 (keystone 0.9)". */
   readonly assembler: string;
   /** The expanded source and its assembly (statements with offsets, labels), for listings and tests. */
   readonly source: readonly SourceLine[];
@@ -60,7 +60,7 @@ export interface Build {
 /**
  * Assembles templates/purgatory.S with the given parameters. Deterministic:
  * the blob is a function of the options, the sources and Keystone alone.
- * @throws InputError `BAD_REGIONS`, `BAD_CONSOLE` for bad options, or the assembler's errors.
+ * @throws InputError `BAD_VALUE`, `BAD_CONSOLE` for bad options, or the assembler's errors.
  */
 export async function build(options: BuildOptions = {}): Promise<Build> {
   const regions = options.regions ?? MIN_REGIONS;
@@ -68,12 +68,12 @@ export async function build(options: BuildOptions = {}): Promise<Build> {
   const policy = options.policy ?? "spin";
   const pageTables = options.pageTables ?? DEFAULT_PAGE_TABLES;
   if (!Number.isInteger(regions) || regions < MIN_REGIONS || regions > MAX_REGIONS) {
-    throw new InputError("BAD_REGIONS", `Cannot build a purgatory with ${regions} regions`, "regions", `Use ${MIN_REGIONS}..${MAX_REGIONS}`);
+    throw new InputError("BAD_VALUE", `Cannot build a purgatory with ${regions} regions`, "regions", `Use ${MIN_REGIONS}..${MAX_REGIONS}`);
   }
   checkConsole(console, "console");
-  if (!(policy in POLICIES)) throw new InputError("BAD_POLICY", `Cannot use failure policy "${String(policy)}"`, "policy", "Use spin or reset");
+  if (!(policy in POLICIES)) throw new InputError("BAD_VALUE", `Cannot use failure policy "${String(policy)}"`, "policy", "Use spin or reset");
   if (!Number.isInteger(pageTables) || pageTables < 0 || pageTables > MAX_PAGE_TABLES) {
-    throw new InputError("BAD_PAGE_TABLES", `Cannot build a purgatory with ${pageTables} page tables`, "pageTables", `Use 0..${MAX_PAGE_TABLES} (0: the MMU always stays off)`);
+    throw new InputError("BAD_VALUE", `Cannot build a purgatory with ${pageTables} page tables`, "pageTables", `Use 0..${MAX_PAGE_TABLES} (0: the MMU always stays off)`);
   }
 
   const source = expandTemplateFile("purgatory.S", {
@@ -103,7 +103,7 @@ export async function build(options: BuildOptions = {}): Promise<Build> {
     header,
     slots: slotMap(header),
     sha256: createHash("sha256").update(blob).digest("hex"),
-    assembler: `keystone ${assembler.keystoneVersion}`,
+    assembler: `keystone-wasm ${keystoneWasmVersion()} (keystone ${assembler.keystoneVersion})`,
     source,
     assembly: asm,
   };

@@ -13,3 +13,5 @@ export { checkConsole, flagNames, patch, readSlots, regionOf } from "./patch.js"
 export type { PatchValues, Region, SlotValues } from "./patch.js";
 export { expandTemplate, expandTemplateFile } from "./template.js";
 export type { TemplateParams } from "./template.js";
+export { PREBUILT_FILE, prebuild, purgatoryBlob, sourceKey } from "./prebuilt.js";
+export type { BlobOptions, PurgatoryBlob } from "./prebuilt.js";

@@ -86,8 +86,8 @@ export function readSlots(blob: Uint8Array): SlotValues {
 /**
  * Returns a copy of `blob` with the given slots set. Every value is
  * range-checked; regions are sorted by start address.
- * @throws InputError `NO_SUCH_SLOT` for a name that is not a patchable slot,
- *   `BAD_VALUE`, `MISALIGNED`, `RESERVED`, `TOO_MANY_REGIONS`, `OVERLAP`,
+ * @throws InputError `NOT_FOUND` for a name that is not a patchable slot,
+ *   `BAD_VALUE`, `MISALIGNED`, `BAD_VALUE`, `TOO_MANY_REGIONS`, `OVERLAP`,
  *   with the slot name (or `regions[i]`) as `where`; or `parseHeader`'s errors.
  */
 export function patch(blob: Uint8Array, values: PatchValues): Uint8Array {
@@ -95,7 +95,7 @@ export function patch(blob: Uint8Array, values: PatchValues): Uint8Array {
   for (const k of Object.keys(values)) {
     if (!PATCHABLE.has(k)) {
       throw new InputError(
-        "NO_SUCH_SLOT",
+        "NOT_FOUND",
         `Cannot patch slot "${k}": ${k === "region_count" ? "it is written by `regions`" : "the purgatory has no such slot"}`,
         k,
         `Patchable slots: ${[...PATCHABLE].join(", ")}`,
@@ -117,7 +117,7 @@ export function patch(blob: Uint8Array, values: PatchValues): Uint8Array {
   const known = Object.values(FLAGS).reduce((a, b) => a | b, 0);
   if (!Number.isInteger(next.flags) || next.flags < 0 || (next.flags & ~known) !== 0) {
     throw new InputError(
-      "RESERVED",
+      "BAD_VALUE",
       `Cannot patch flags ${String(next.flags)}: only ${Object.entries(FLAGS).map(([k, v]) => `${hex(v)} ${k}`).join(", ")} are defined`,
       "flags",
       "The other bits are reserved and must be 0",

@@ -57,12 +57,16 @@ export function expandTemplate(text: string, file: string, params: TemplateParam
         expand(readFileSync(join(ROOT, path), "utf8"), path);
         continue;
       }
-      const line = raw.replace(/\{\{\s*([^}]*?)\s*\}\}/g, (_, name: string) => {
+      // Only the code is expanded: a tag in a `//` comment documents a
+      // parameter, and counting it as a use would hide an unused one.
+      const cut = commentStart(raw);
+      const code = raw.slice(0, cut).replace(/\{\{\s*([^}]*?)\s*\}\}/g, (_, name: string) => {
         const v = params[name];
         if (v === undefined) throw new TypeError(`${where}: unknown template parameter {{${name}}}`);
         used.add(name);
         return typeof v === "bigint" ? "0x" + v.toString(16) : String(v);
       });
+      const line = code + raw.slice(cut);
       out.push({ file: from, line: i + 1, text: line });
     }
   };
@@ -71,4 +75,16 @@ export function expandTemplate(text: string, file: string, params: TemplateParam
   const unused = Object.keys(params).filter((k) => !used.has(k));
   if (unused.length > 0) throw new TypeError(`${file}: template parameters never used: ${unused.join(", ")}`);
   return out;
+}
+
+/** Where a `//` comment starts in an assembly line (outside "…" strings), or the line's length. */
+function commentStart(line: string): number {
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === "\\" && quoted) i++;
+    else if (c === '"') quoted = !quoted;
+    else if (!quoted && c === "/" && line[i + 1] === "/") return i;
+  }
+  return line.length;
 }

@@ -1,9 +1,7 @@
-import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { InputError, hex } from "../bytes/index.js";
-import { parseManifest, type Manifest } from "../bundle/manifest.js";
-import { crashNotes } from "../elf/index.js";
+import type { BundleOnDisk } from "../bundle/index.js";
+import { crashNotes } from "../target/index.js";
 import { checkLoad } from "../layout/index.js";
 import { runBareMetal, type BareMetalResult } from "./bare.js";
 import { VIRT_CPU, VIRT_DTB_ROM, VIRT_MAX_CPUS, VIRT_RAM_BASE, dtbMachine, psciMethodFor, qemuMemoryArg, qemuMissing, virtMachine } from "./virt.js";
@@ -14,55 +12,11 @@ import { VIRT_CPU, VIRT_DTB_ROM, VIRT_MAX_CPUS, VIRT_RAM_BASE, dtbMachine, psciM
  * the bundle's entry (`-device loader,addr=…,cpu-num=0`), with the MMU and
  * caches off and the other CPUs powered off, at EL1 (`virt`) or EL2
  * (`virt,virtualization=on`): the state the kernel's kexec path hands to the
- * purgatory (reference/kexec-arm64.md §6.2). Segment bytes from bufsz to
+ * purgatory (docs/kexec-contract.md §2). Segment bytes from bufsz to
  * memsz are zero, as the kernel leaves them, since QEMU's RAM starts zeroed.
  *
  * The outcome is read from the serial console, line by line (see `ConsoleWatch`).
  */
-
-export interface Bundle {
-  readonly dir: string;
-  readonly manifest: Manifest;
-  /** File names of segments whose bytes differ from the manifest's sha256. */
-  readonly modified: readonly string[];
-  /** The DTB segment's bytes. */
-  readonly dtb: Uint8Array;
-}
-
-/**
- * Reads a bundle directory: `manifest.json` and every segment file, each of
- * exactly `bufsz` bytes, with its SHA-256 compared to the manifest.
- * @throws InputError `BUNDLE_MISSING`, `BUNDLE_FILE`, `BUNDLE_NO_DTB`, and what `parseManifest` throws.
- */
-export function readBundle(dir: string): Bundle {
-  const manifestPath = join(dir, "manifest.json");
-  let text: string;
-  try {
-    text = readFileSync(manifestPath, "utf8");
-  } catch (e) {
-    throw new InputError("BUNDLE_MISSING", `Cannot read bundle ${dir}: ${(e as Error).message}`, manifestPath, "Give the directory `purgatory bundle` wrote (it holds manifest.json)");
-  }
-  const manifest = parseManifest(text);
-  const modified: string[] = [];
-  let dtb: Uint8Array | undefined;
-  manifest.segments.forEach((s, i) => {
-    const path = join(dir, s.file);
-    let size: bigint;
-    try {
-      size = BigInt(statSync(path).size);
-    } catch (e) {
-      throw new InputError("BUNDLE_FILE", `Cannot read segment ${s.role}: ${(e as Error).message}`, `segments[${i}].file`, "The bundle is incomplete; rebuild it");
-    }
-    if (size !== s.bufsz) {
-      throw new InputError("BUNDLE_FILE", `Cannot use segment ${s.role}: ${s.file} holds ${size} bytes, the manifest says bufsz ${s.bufsz}`, `segments[${i}].file`, "The bundle was changed after it was built; rebuild it");
-    }
-    const bytes = readFileSync(path);
-    if (createHash("sha256").update(bytes).digest("hex") !== s.sha256) modified.push(s.file);
-    if (s.role === "dtb") dtb = new Uint8Array(bytes);
-  });
-  if (dtb === undefined) throw new InputError("BUNDLE_NO_DTB", "Cannot boot the bundle: it has no dtb segment", "segments", "An arm64 kernel needs a device tree; rebuild the bundle");
-  return { dir, manifest, modified, dtb };
-}
 
 export interface BootOptions {
   /** Start at EL2 (`virt,virtualization=on`) instead of EL1. */
@@ -93,15 +47,24 @@ export interface BootMachine {
  * bundle's target), every segment inside RAM [0x40000000, +memory) and clear
  * of QEMU's DTB ROM, the entry inside a segment, the DTB's RAM inside QEMU's, the
  * DTB's PSCI conduit the one QEMU uses at that EL.
- * @throws InputError `BUNDLE_MODIFIED`, `KEXEC_LOAD_REFUSED`, `PSCI_MISMATCH`, `BAD_MEMORY`, `BAD_SMP`,
+ * @throws InputError `DIGEST_MISMATCH`, `KEXEC_LOAD_REFUSED`, `PSCI_MISMATCH`, `BAD_OPTION`, `BAD_OPTION`,
  *   `SEGMENT_OUTSIDE_RAM`, `SEGMENT_ON_QEMU_DTB`, `ENTRY_OUTSIDE_SEGMENTS`, `DTB_MEMORY_OUTSIDE_RAM`.
  */
-export function planBoot(b: Bundle, o: Omit<BootOptions, "timeoutMs" | "expect" | "qemu">): BootMachine {
+export function planBoot(b: BundleOnDisk, o: Omit<BootOptions, "timeoutMs" | "expect" | "qemu">): BootMachine {
   const m = b.manifest;
-  if (b.modified.length > 0 && o.allowModified !== true) {
-    throw new InputError("BUNDLE_MODIFIED", `Cannot boot the bundle: ${b.modified.join(", ")} differ${b.modified.length === 1 ? "s" : ""} from the manifest's sha256`, b.dir,
+  // A missing file or one of the wrong size cannot be placed at all; other
+  // bytes than the manifest's can, to watch the purgatory refuse them.
+  const unplaceable = b.faults.find((f) => f.fault !== "sha256");
+  if (unplaceable !== undefined) {
+    throw new InputError("READ_FAILED", `Cannot boot the bundle: ${unplaceable.detail}`, join(b.dir, unplaceable.file), "The bundle is incomplete or was changed; rebuild it");
+  }
+  if (b.faults.length > 0 && o.allowModified !== true) {
+    const names = b.faults.map((f) => f.file);
+    throw new InputError("DIGEST_MISMATCH", `Cannot boot the bundle: ${names.join(", ")} differ${names.length === 1 ? "s" : ""} from the manifest's sha256`, b.dir,
       "Rebuild the bundle, or pass --allow-modified to boot it anyway (the purgatory should then refuse it)");
   }
+  const dtb = b.files.get("dtb");
+  if (dtb === undefined) throw new InputError("NO_DTB", "Cannot boot the bundle: it has no dtb segment", "segments", "An arm64 kernel needs a device tree; rebuild the bundle");
   // kexec_load checks the load before anything runs (sanity_check_segment_list);
   // what it refuses never reaches the purgatory, so it is not booted either.
   const load = { entry: m.entry, flags: Number(m.flags), segments: m.segments };
@@ -111,7 +74,7 @@ export function planBoot(b: Bundle, o: Omit<BootOptions, "timeoutMs" | "expect" 
       refused.segment === undefined ? "segments" : `segments[${refused.segment}]`, refused.fix);
   }
   const el2 = o.el2 === true;
-  const dt = dtbMachine(b.dtb);
+  const dt = dtbMachine(dtb);
   const want = psciMethodFor(el2);
   if (dt.psciMethod !== null && dt.psciMethod !== want) {
     throw new InputError("PSCI_MISMATCH",
@@ -123,13 +86,13 @@ export function planBoot(b: Bundle, o: Omit<BootOptions, "timeoutMs" | "expect" 
   const top = m.target.memory.reduce((end, r) => (r.end > end ? r.end : end), 0n);
   const memory = o.memory ?? top - VIRT_RAM_BASE;
   if (memory <= 0n) {
-    throw new InputError("BAD_MEMORY", `Cannot size QEMU's RAM: the target's RAM ends at ${hex(top)}, at or below virt's RAM base ${hex(VIRT_RAM_BASE)}`, "target.memory",
+    throw new InputError("TARGET_MISMATCH", `Cannot size QEMU's RAM: the target's RAM ends at ${hex(top)}, at or below virt's RAM base ${hex(VIRT_RAM_BASE)}`, "target.memory",
       "The bundle was built for another machine's memory map; rebuild it for a qemu-virt target");
   }
   qemuMemoryArg(memory);
   const smp = o.smp ?? Math.max(dt.cpus, 1);
   if (smp > VIRT_MAX_CPUS) {
-    throw new InputError("BAD_SMP", `Cannot start QEMU virt with ${smp} CPUs: it holds at most ${VIRT_MAX_CPUS} with its GICv2`, o.smp === undefined ? "/cpus" : "--smp", `Give --smp 1..${VIRT_MAX_CPUS}`);
+    throw new InputError("BAD_OPTION", `Cannot start QEMU virt with ${smp} CPUs: it holds at most ${VIRT_MAX_CPUS} with its GICv2`, o.smp === undefined ? "/cpus" : "--smp", `Give --smp 1..${VIRT_MAX_CPUS}`);
   }
   const ram = { start: VIRT_RAM_BASE, end: VIRT_RAM_BASE + memory };
   m.segments.forEach((s, i) => {
@@ -270,7 +233,7 @@ const TAIL_LINES = 30;
  * console as it arrives (latin1 text, one character per byte).
  * @throws InputError as `planBoot`, `QEMU_MISSING` when the binary cannot be started.
  */
-export async function bootBundle(b: Bundle, o: BootOptions, onConsole?: (text: string) => void): Promise<BootResult> {
+export async function bootBundle(b: BundleOnDisk, o: BootOptions, onConsole?: (text: string) => void): Promise<BootResult> {
   const machine = planBoot(b, o);
   const watch = new ConsoleWatch(o.expect);
   let seen = 0;

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { InputError, hex } from "../bytes/index.js";
+import { InputError } from "../bytes/index.js";
 import {
   cellsFor,
   decodeAddrRanges,
@@ -14,7 +14,7 @@ import {
   serializeFdt,
   type AddrSize,
 } from "../fdt/index.js";
-import { subtract, type Range, type Target } from "../target/index.js";
+import { reserveCrashKernel, type CrashKernelRequest, type Range, type Target } from "../target/index.js";
 
 /**
  * Facts about QEMU's arm64 `virt` machine (QEMU 7.2, hw/arm/virt.c and
@@ -59,10 +59,10 @@ export function psciMethodFor(el2: boolean): PsciMethod {
   return el2 ? "smc" : "hvc";
 }
 
-/** QEMU's `-m` value for a RAM size in bytes. @throws InputError `BAD_MEMORY` unless a whole number of MiB. */
+/** QEMU's `-m` value for a RAM size in bytes. @throws InputError `BAD_OPTION` unless a whole number of MiB. */
 export function qemuMemoryArg(bytes: bigint): string {
   if (bytes <= 0n || bytes % 0x10_0000n !== 0n) {
-    throw new InputError("BAD_MEMORY", `Cannot size QEMU's RAM: ${bytes} bytes is not a whole number of MiB`, "-m", "Give the RAM size in MiB or GiB, e.g. 1G");
+    throw new InputError("BAD_OPTION", `Cannot size QEMU's RAM: ${bytes} bytes is not a whole number of MiB`, "-m", "Give the RAM size in MiB or GiB, e.g. 1G");
   }
   return `${bytes / 0x10_0000n}M`;
 }
@@ -74,102 +74,31 @@ const UNITS: Readonly<Record<string, bigint>> = { "": 1n, K: 1n << 10n, M: 1n <<
  * `crashkernel=`: decimal or 0x-hex, then an optional K, M, G or T (binary
  * units). With `needUnit`, a bare number is refused: QEMU reads `-m 512` as
  * MiB while the kernel reads 512 as bytes, so a unit removes the doubt.
- * @throws InputError `BAD_SIZE` at `where`.
+ * @throws InputError `BAD_OPTION` at `where`.
  */
 export function parseSize(text: string, where: string, needUnit = false): bigint {
   const m = /^(0x[0-9a-f]+|[0-9]+)([KMGT]?)$/i.exec(text.trim());
   if (m === null || (needUnit && m[2] === "")) {
-    throw new InputError("BAD_SIZE", `Cannot read ${where} ${JSON.stringify(text)}: expected a number with a unit K, M, G or T`, where, "Write e.g. 512M, 1G or 0x50000000");
+    throw new InputError("BAD_OPTION", `Cannot read ${where} ${JSON.stringify(text)}: expected a number with a unit K, M, G or T`, where, "Write e.g. 512M, 1G or 0x50000000");
   }
   return BigInt(m[1]!) * UNITS[m[2]!.toUpperCase()]!;
-}
-
-export interface CrashKernelRequest {
-  /** Bytes, as given (the kernel rounds it up to a page). */
-  readonly size: bigint;
-  /** The fixed base of `crashkernel=SIZE@ADDR`, or undefined for `crashkernel=SIZE`. */
-  readonly base?: bigint;
 }
 
 /**
  * Parses `SIZE[@ADDR]` (the value of `crashkernel=`; the `,high`/`,low` and
  * range-list forms are not accepted).
- * @throws InputError `BAD_SIZE`.
+ * @throws InputError `BAD_OPTION`.
  */
 export function parseCrashKernel(text: string): CrashKernelRequest {
   const [size, base, extra] = text.split("@");
   if (size === undefined || extra !== undefined || /[,:]/.test(text)) {
-    throw new InputError("BAD_SIZE", `Cannot read --crashkernel ${JSON.stringify(text)}: expected SIZE or SIZE@ADDR`, "--crashkernel",
+    throw new InputError("BAD_OPTION", `Cannot read --crashkernel ${JSON.stringify(text)}: expected SIZE or SIZE@ADDR`, "--crashkernel",
       "Write e.g. 256M or 64M@0x50000000 (the ,high/,low and range-list forms are not supported)");
   }
   const req = { size: parseSize(size, "--crashkernel SIZE") };
-  if (req.size === 0n) throw new InputError("BAD_SIZE", "Cannot reserve a crash kernel of size 0", "--crashkernel", "Give a size such as 256M");
+  if (req.size === 0n) throw new InputError("BAD_OPTION", "Cannot reserve a crash kernel of size 0", "--crashkernel", "Give a size such as 256M");
   return base === undefined ? req : { ...req, base: parseSize(base, "--crashkernel ADDR") };
 }
-
-// arm64 6.1 arch/arm64/mm/init.c: CRASH_ALIGN (the boot protocol's 2 MiB),
-// DEFAULT_CRASH_KERNEL_LOW_SIZE = max(swiotlb default 64 MiB + 8 MiB, 256 MiB),
-// CRASH_ADDR_HIGH_MAX = PHYS_MASK + 1 (48-bit PA).
-const CRASH_ALIGN = 0x20_0000n;
-const DEFAULT_CRASH_KERNEL_LOW_SIZE = 0x1000_0000n;
-const CRASH_ADDR_HIGH_MAX = 1n << 48n;
-const PAGE_4K = 0x1000n;
-const U32_MAX = 0xffff_ffffn;
-
-/**
- * Where arm64 Linux 6.1 reserves `crashkernel=` (arch/arm64/mm/init.c
- * `reserve_crashkernel`), applied to the RAM the target lists as free:
- * the size is page-aligned; SIZE@ADDR must be free and 2 MiB aligned
- * exactly there; SIZE alone is the highest free 2 MiB-aligned fit below
- * CRASH_ADDR_LOW_MAX (`arm64_dma_phys_limit` = min(4 GiB, end of RAM) when
- * RAM starts below 4 GiB, `max_zone_phys`), else the highest fit anywhere,
- * plus a 256 MiB low range below that limit when the high one starts at or
- * above it (`crashk_low_res`).
- *
- * A booted kernel makes its own early allocations first (memmap, page tables,
- * its CMA area), so on a real boot `crashkernel=SIZE` lands lower than this
- * (Debian's 6.1 cloud kernel, 1 GiB virt, 64M: 0x76c00000, not 0x7c000000);
- * SIZE@ADDR is exact.
- * @throws InputError `CRASHKERNEL_NO_FIT` when the kernel would fail to reserve it.
- */
-export function reserveCrashKernel(memory: readonly Range[], reserved: readonly Range[], req: CrashKernelRequest): { crashKernel: Range; crashKernelLow: Range | null } {
-  const size = (req.size + PAGE_4K - 1n) & ~(PAGE_4K - 1n);
-  const free = subtract(memory, reserved);
-  const fail = (why: string, hint: string): never => {
-    throw new InputError("CRASHKERNEL_NO_FIT", `Cannot reserve crashkernel=${hex(size)}${req.base === undefined ? "" : `@${hex(req.base)}`}: ${why}`, "--crashkernel", hint);
-  };
-  if (req.base !== undefined) {
-    const at = allocTopDown(free, size, req.base, req.base + size);
-    if (at === null) {
-      fail(req.base % CRASH_ALIGN !== 0n ? `${hex(req.base)} is not 2 MiB aligned (CRASH_ALIGN)` : `${hex(req.base)}-${hex(req.base + size)} is not free RAM`,
-        "Pick a 2 MiB-aligned address inside RAM (virt RAM starts at 0x40000000, its first MiB is QEMU's DTB)");
-    }
-    return { crashKernel: { start: req.base, end: req.base + size }, crashKernelLow: null };
-  }
-  const ramStart = memory[0]?.start ?? 0n;
-  const ramEnd = memory.at(-1)?.end ?? 0n;
-  const lowMax = ramStart > U32_MAX || ramEnd < 1n << 32n ? ramEnd : 1n << 32n;
-  const low = allocTopDown(free, size, 0n, lowMax);
-  if (low !== null) return { crashKernel: { start: low, end: low + size }, crashKernelLow: null };
-  const high = allocTopDown(free, size, 0n, CRASH_ADDR_HIGH_MAX);
-  if (high === null) return fail(`no free ${hex(size)} bytes in RAM`, "Give a smaller size or more RAM (-m)");
-  if (high < lowMax) return { crashKernel: { start: high, end: high + size }, crashKernelLow: null };
-  const lowRange = allocTopDown(subtract(free, [{ start: high, end: high + size }]), DEFAULT_CRASH_KERNEL_LOW_SIZE, 0n, lowMax);
-  if (lowRange === null) return fail(`it goes above ${hex(lowMax)} and the 256 MiB low range does not fit below it`, "Give a smaller size or more RAM below 4 GiB");
-  return { crashKernel: { start: high, end: high + size }, crashKernelLow: { start: lowRange, end: lowRange + DEFAULT_CRASH_KERNEL_LOW_SIZE } };
-}
-
-/** memblock's top-down search: the highest CRASH_ALIGN-aligned `size` bytes of `free` inside [lo, hi), or null. */
-function allocTopDown(free: readonly Range[], size: bigint, lo: bigint, hi: bigint): bigint | null {
-  for (const r of [...free].reverse()) {
-    const end = r.end < hi ? r.end : hi;
-    if (end < size) continue;
-    const at = (end - size) & ~(CRASH_ALIGN - 1n);
-    if (at >= r.start && at >= lo) return at;
-  }
-  return null;
-}
-
 
 export interface VirtOptions {
   readonly el2: boolean;
@@ -183,7 +112,7 @@ export interface VirtOptions {
 /** The QEMU arguments that describe the machine (the same for dumpdtb and for a boot). */
 export function virtArgs(o: Pick<VirtOptions, "el2" | "memory" | "smp">): string[] {
   if (!Number.isInteger(o.smp) || o.smp < 1 || o.smp > VIRT_MAX_CPUS) {
-    throw new InputError("BAD_SMP", `Cannot start QEMU virt with ${o.smp} CPUs: it holds 1 to ${VIRT_MAX_CPUS} with its GICv2`, "--smp", `Give --smp 1..${VIRT_MAX_CPUS}`);
+    throw new InputError("BAD_OPTION", `Cannot start QEMU virt with ${o.smp} CPUs: it holds 1 to ${VIRT_MAX_CPUS} with its GICv2`, "--smp", `Give --smp 1..${VIRT_MAX_CPUS}`);
   }
   return ["-M", virtMachine(o.el2), "-cpu", VIRT_CPU, "-m", qemuMemoryArg(o.memory), "-smp", String(o.smp)];
 }

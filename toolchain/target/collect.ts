@@ -13,8 +13,8 @@ import { parseVmcoreinfo } from "./vmcoreinfo.js";
  * | fact | file | format |
  * |---|---|---|
  * | RAM, reserved, crash and kernel ranges | `/proc/iomem` | see iomem.ts |
- * | per-CPU crash notes | `/sys/devices/system/cpu/cpuN/crash_notes{,_size}` | `%llx` (hex, no 0x) / `%zu` (LNX `drivers/base/cpu.c`) |
- * | vmcoreinfo note | `/sys/kernel/vmcoreinfo` | `%pa %x`: `0x` + 16 hex digits, hex size (LNX `kernel/ksysfs.c`) |
+ * | per-CPU crash notes | `/sys/devices/system/cpu/cpuN/crash_notes{,_size}` | `%llx` (hex, no 0x) / `%zu` (Linux `drivers/base/cpu.c`) |
+ * | vmcoreinfo note | `/sys/kernel/vmcoreinfo` | `%pa %x`: `0x` + 16 hex digits, hex size (Linux `kernel/ksysfs.c`) |
  * | vmcoreinfo text | the VMCOREINFO note of `/proc/kcore` | see kcore.ts |
  * | page size | `AT_PAGESZ` in `/proc/self/auxv`, `PAGESIZE=` in vmcoreinfo, or the caller | |
  * | command line | `/proc/cmdline` | one line |

@@ -16,3 +16,10 @@ export { parseCapture, captureSource, CAPTURE_MAGIC, CAPTURE_VERSION } from "./c
 export { readKcoreVmcoreinfo } from "./kcore.js";
 export { collectTarget, auxvPageSize } from "./collect.js";
 export type { CollectOptions, Collected } from "./collect.js";
+export { buildElfcorehdr, ELF_CORE_HEADER_ALIGN } from "./elfcorehdr.js";
+export type { Elfcorehdr, PhdrRole, PhdrSummary } from "./elfcorehdr.js";
+export { lintVmcoreinfoCoverage } from "./lint.js";
+export type { CoverageReport, LintFinding, SymbolCoverage } from "./lint.js";
+export { ARM64_PRSTATUS_SIZE, crashNotes, noteRecord } from "./notes.js";
+export { reserveCrashKernel } from "./reserve.js";
+export type { CrashKernelRequest } from "./reserve.js";

@@ -4,7 +4,7 @@ import type { Range } from "./types.js";
 
 /**
  * `/proc/iomem`: the kernel's resource tree as text. Each line is
- * `%*s%0*llx-%0*llx : %s` (LNX `kernel/resource.c r_show`): two spaces of
+ * `%*s%0*llx-%0*llx : %s` (Linux `kernel/resource.c r_show`): two spaces of
  * indent per nesting level, an inclusive hex range and a name. Readers
  * without CAP_SYS_ADMIN see every address as zero.
  */
@@ -91,7 +91,7 @@ const CRASH_KERNEL = "Crash kernel";
 
 /**
  * Classifies iomem entries the way kexec-tools' arm64 `get_memory_ranges`
- * and `iomem_range_callback` do (reference §2.1):
+ * and `iomem_range_callback` do:
  * - memory: top-level "System RAM";
  * - reserved: everything nested inside RAM except "Kernel code", "Kernel
  *   data" and "Crash kernel" (merged where they touch or overlap);

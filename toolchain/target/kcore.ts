@@ -5,7 +5,7 @@ import type { CaptureSource } from "./source.js";
 
 /**
  * The vmcoreinfo text from `/proc/kcore`: an ELF core file whose PT_NOTE
- * carries a "VMCOREINFO" note since Linux 4.19 (LNX `fs/proc/kcore.c`). Only
+ * carries a "VMCOREINFO" note since Linux 4.19 (Linux `fs/proc/kcore.c`). Only
  * the ELF header, the program headers and the note segment are read; the
  * memory behind the PT_LOADs (the whole address space) never is.
  */

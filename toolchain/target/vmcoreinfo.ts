@@ -101,7 +101,7 @@ function clip(s: string): string {
 
 /**
  * The arm64 kernel's virtual-address layout, from vmcoreinfo
- * (LNX `arch/arm64/include/asm/memory.h`; reference §4.4):
+ * (Linux `arch/arm64/include/asm/memory.h`):
  * - linear map: `va = pa - PHYS_OFFSET + PAGE_OFFSET`;
  * - kernel image: `pa = va - kimage_voffset`;
  * - `PAGE_OFFSET = ~0 << VA_BITS` on 5.4+ ("flipped") kernels, whose image
@@ -134,14 +134,14 @@ const MAX_HEAD = 2n * 1024n * 1024n;
 
 /**
  * Derives the VA model from parsed vmcoreinfo.
- * @throws InputError `VMCOREINFO_MISSING` naming the absent key, or
+ * @throws InputError `NO_VMCOREINFO` naming the absent key, or
  * `BAD_VMCOREINFO` for an impossible VA_BITS; `where` prefixes the path.
  */
 export function vaModel(info: Vmcoreinfo, where = "vmcoreinfo"): VaModel {
   const need = (key: string, v: bigint | null | undefined): bigint => {
     if (v === null || v === undefined) {
       throw new InputError(
-        "VMCOREINFO_MISSING",
+        "NO_VMCOREINFO",
         `Cannot derive the arm64 address layout: vmcoreinfo has no ${key}`,
         where,
         "Kernels since 5.x export it; capture vmcoreinfo from the running kernel's /proc/kcore as root (describe does).",

@@ -3,12 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import command from "../../toolchain/cli/elfcorehdr.js";
-import { buildElfcorehdr } from "../../toolchain/elf/index.js";
+import { buildElfcorehdr } from "../../toolchain/target/index.js";
 import { parseTarget } from "../../toolchain/target/index.js";
 import { runCli } from "../_cli.js";
 
 // `purgatory elfcorehdr` (toolchain/cli/elfcorehdr.ts), run in-process.
-const TARGET_JSON = new URL("../target/fixtures/qemu-virt-6.1/target.json", import.meta.url).pathname;
+const TARGET_JSON = new URL("./fixtures/qemu-virt-6.1/target.json", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "purgatory-elfcli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

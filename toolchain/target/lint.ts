@@ -1,7 +1,7 @@
 import { hex } from "../bytes/index.js";
-import type { Vmcoreinfo } from "../target/vmcoreinfo.js";
-import { PT_LOAD } from "./layout.js";
-import { readElf } from "./read.js";
+import type { Vmcoreinfo } from "./vmcoreinfo.js";
+import { PT_LOAD } from "../elf/layout.js";
+import { readElf } from "../elf/read.js";
 
 /**
  * Dump tools (makedumpfile, crash, vmcore-dmesg) find every `SYMBOL(x)` of

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { buildElfcorehdr, lintVmcoreinfoCoverage } from "../../toolchain/elf/index.js";
+import { buildElfcorehdr, lintVmcoreinfoCoverage } from "../../toolchain/target/index.js";
 import { parseTarget, parseVmcoreinfo } from "../../toolchain/target/index.js";
 
-const TARGET = parseTarget(readFileSync(new URL("../target/fixtures/qemu-virt-6.1/target.json", import.meta.url), "utf8"));
+const TARGET = parseTarget(readFileSync(new URL("./fixtures/qemu-virt-6.1/target.json", import.meta.url), "utf8"));
 const TEXT = TARGET.vmcoreinfo?.text ?? "";
 const INFO = parseVmcoreinfo(TEXT);
 const GOOD = buildElfcorehdr(TARGET).bytes;
@@ -20,7 +20,7 @@ describe("lintVmcoreinfoCoverage", () => {
   it("flags every symbol of the header kexec-tools writes when kallsyms has no _text", () => {
     // kexec-tools then sets the kernel PT_LOAD's p_vaddr to UINT64_MAX and, seeing
     // _text (0) below ~0 << (VA_BITS - 1), takes the pre-5.4 PAGE_OFFSET for the RAM
-    // PT_LOADs (reference §4.2, §4.4): the header of a 6.1 kernel's unusable /proc/vmcore.
+    // PT_LOADs: the header of a 6.1 kernel's unusable /proc/vmcore.
     const broken = GOOD.slice();
     const v = new DataView(broken.buffer);
     v.setBigUint64(64 + 3 * 56 + 16, 0xffff_ffff_ffff_ffffn, true);

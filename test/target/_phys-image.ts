@@ -1,5 +1,5 @@
 import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
-import { crashNotes } from "../../toolchain/elf/notes.js";
+import { crashNotes } from "../../toolchain/target/notes.js";
 import type { Target } from "../../toolchain/target/index.js";
 
 /**

@@ -1,17 +1,17 @@
 import { InputError, encodeLayout, hex } from "../bytes/index.js";
-import { subtract } from "../target/ranges.js";
-import type { Range, Target } from "../target/types.js";
-import { kimagePa, linearVa, parseVmcoreinfo, vaModel } from "../target/vmcoreinfo.js";
-import type { VaModel } from "../target/vmcoreinfo.js";
+import { subtract } from "./ranges.js";
+import type { Range, Target } from "./types.js";
+import { kimagePa, linearVa, parseVmcoreinfo, vaModel } from "./vmcoreinfo.js";
+import type { VaModel } from "./vmcoreinfo.js";
 import {
   ELF64_EHDR, ELF64_PHDR, ELFCLASS64, ELFDATA2LSB, ELFMAG, ELFOSABI_NONE, EM_AARCH64, ET_CORE, EV_CURRENT,
   PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE,
-} from "./layout.js";
+} from "../elf/layout.js";
 
 /**
  * The elfcorehdr a crash load hands the capture kernel: an ELF64 LE ET_CORE
  * header whose program headers describe the crashed kernel's memory
- * (reference §4.2; the capture kernel reads it in LNX `fs/proc/vmcore.c`).
+ * (the capture kernel reads it in Linux `fs/proc/vmcore.c`).
  *
  * Program headers, in this order:
  * 1. a PT_NOTE per CPU crash note, then one for vmcoreinfo: `p_offset =

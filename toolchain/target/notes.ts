@@ -1,5 +1,5 @@
-import type { Target } from "../target/index.js";
-import { NT_PRSTATUS } from "./layout.js";
+import type { Target } from "./types.js";
+import { NT_PRSTATUS } from "../elf/layout.js";
 
 /**
  * The ELF notes a dying kernel leaves at the addresses the elfcorehdr names:

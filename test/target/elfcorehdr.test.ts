@@ -4,14 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
-import { buildElfcorehdr, checkVmcoreHeader, dumpElfHeaders, lintVmcoreinfoCoverage } from "../../toolchain/elf/index.js";
+import { checkVmcoreHeader, dumpElfHeaders } from "../../toolchain/elf/index.js";
+import { buildElfcorehdr, lintVmcoreinfoCoverage } from "../../toolchain/target/index.js";
 import { parseTarget, parseVmcoreinfo } from "../../toolchain/target/index.js";
 import type { Target } from "../../toolchain/target/index.js";
 import { expectGolden } from "../_golden.js";
 import { writePhysImage } from "./_phys-image.js";
 import { codeOf } from "../_thrown.js";
 
-const TARGET_JSON = new URL("../target/fixtures/qemu-virt-6.1/target.json", import.meta.url).pathname;
+const TARGET_JSON = new URL("./fixtures/qemu-virt-6.1/target.json", import.meta.url).pathname;
 const GOLDEN = new URL("fixtures/qemu-virt-6.1/elfcorehdr.dump", import.meta.url).pathname;
 const fixture = (): Target => parseTarget(readFileSync(TARGET_JSON, "utf8"));
 
@@ -133,7 +134,7 @@ describe("buildElfcorehdr", () => {
       buildElfcorehdr({ ...t, vmcoreinfo: { address: 0x42f8d000n, size: 0x1024n, text: noPhys } });
       expect.unreachable();
     } catch (e) {
-      expect((e as InputError).code).toBe("VMCOREINFO_MISSING");
+      expect((e as InputError).code).toBe("NO_VMCOREINFO");
       expect((e as InputError).message).toMatch(/NUMBER\(PHYS_OFFSET\)/);
     }
   });
