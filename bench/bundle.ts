@@ -24,7 +24,7 @@ import { loadAssets } from "../scripts/assets.js";
 const runs = Number(process.argv[2] ?? 5);
 const MiB = 1024 * 1024;
 const root = new URL("../..", import.meta.url).pathname;
-const cli = join(root, "dist/toolchain/cli/main.js");
+const cli = join(root, "dist/bin/purgatory.mjs");
 const gnuTime = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
 
 /** mulberry32 words: fast, seeded, so every run hashes the same initrd. */

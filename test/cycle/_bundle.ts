@@ -7,8 +7,8 @@ import type { Agent } from "./_agent.js";
 
 /**
  * The host's toolchain steps of the cycles, through the real CLI as a person
- * runs it (`node dist/toolchain/cli/main.js`, built by `npx tsc -p
- * tsconfig.json`; `npm test` builds it first), and the transfer of a bundle
+ * runs it (`node dist/bin/purgatory.mjs`, the package's bin, built by `npm run
+ * build`; `npm test` builds it first), and the transfer of a bundle
  * into the guest.
  */
 
@@ -19,7 +19,7 @@ export const REPO = ((): string => {
     if (dirname(dir) === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
   }
 })();
-const CLI = join(REPO, "dist", "toolchain", "cli", "main.js");
+const CLI = join(REPO, "dist", "bin", "purgatory.mjs");
 
 export interface CliResult {
   readonly status: number | null;
@@ -29,14 +29,14 @@ export interface CliResult {
 
 /** Runs `purgatory ARGS…`. @throws Error when dist/ has not been built. */
 export function purgatory(args: readonly string[]): CliResult {
-  if (!existsSync(CLI)) throw new Error(`${CLI} does not exist: build it with npx tsc -p tsconfig.json`);
+  if (!existsSync(CLI)) throw new Error(`${CLI} does not exist: build it with npm run build`);
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Runs `purgatory ARGS…` as a child that does not block the event loop (for runs side by side, e.g. QEMU boots). */
 export async function purgatoryAsync(args: readonly string[]): Promise<CliResult> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} does not exist: build it with npx tsc -p tsconfig.json`);
+  if (!existsSync(CLI)) throw new Error(`${CLI} does not exist: build it with npm run build`);
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";

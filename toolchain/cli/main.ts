@@ -3,7 +3,7 @@ import { setFlagsFromString } from "node:v8";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import type { CommandModule } from "yargs";
-import { commands } from "./commands.js";
+import { commandsFor } from "./commands.js";
 
 /**
  * The `purgatory` command: a thin yargs shell. Each subcommand lives in its
@@ -35,8 +35,8 @@ export async function main(args: string[]): Promise<void> {
     .help()
     .alias("h", "help")
     .version()
-    .wrap(Math.min(100, process.stdout.columns ?? 100));
-  for (const c of commands) cli = cli.command(c as CommandModule);
+    .wrap(null);
+  for (const c of await commandsFor(args)) cli = cli.command(c as CommandModule);
   await cli.parseAsync();
 }
 

@@ -1,4 +1,3 @@
-import xzDecompress from "xz-decompress";
 import { ByteReader, InputError, hex } from "../bytes/index.js";
 import { MAX_DECOMPRESSED, concat, tooLarge } from "./_common.js";
 
@@ -12,7 +11,6 @@ import { MAX_DECOMPRESSED, concat, tooLarge } from "./_common.js";
  * and the SHA-256 check.
  */
 
-const { XzReadableStream } = xzDecompress;
 
 const HEADER_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 const STREAM_HEADER_SIZE = 12;
@@ -158,6 +156,8 @@ function readVarint(r: ByteReader, what: string): number {
 
 /** Runs the stream decoder; stops (and releases the decoder) as soon as the output passes `limit`. */
 async function decode(input: Uint8Array, limit: number): Promise<{ data: Uint8Array; failure?: string }> {
+  // Loaded on the first xz input only: a CommonJS package with WebAssembly that every command would pay for.
+  const { XzReadableStream } = (await import("xz-decompress")).default;
   const stream = new XzReadableStream(new Blob([input]).stream());
   const reader = stream.getReader();
   const out: Uint8Array[] = [];

@@ -1,5 +1,3 @@
-import { Decompress, decompress } from "fzstd";
-import xxhash from "xxhash-wasm";
 import type { XXHashAPI } from "xxhash-wasm";
 import { ByteReader, InputError, hex } from "../bytes/index.js";
 import { MAX_DECOMPRESSED, concat, isSizeTrailer, tooLarge } from "./_common.js";
@@ -62,6 +60,8 @@ interface Frame {
 }
 
 let xxh: Promise<XXHashAPI> | undefined;
+/** The decoders, loaded on the first zstd input only: most kernels are not zstd, and every command pays for what it imports. */
+const codecs = () => Promise.all([import("fzstd"), (xxh ??= import("xxhash-wasm").then((m) => m.default()))]);
 
 /**
  * Decompresses every zstd frame in `bytes`. `limit` caps the output in bytes;
@@ -85,7 +85,7 @@ export async function unzstd(bytes: Uint8Array, limit = MAX_DECOMPRESSED, size?:
   }
   const tail = bytes.subarray(pos);
   const trailerSize = tail.length === 4 ? new DataView(tail.buffer, tail.byteOffset, 4).getUint32(0, true) : undefined;
-  const { create64 } = await (xxh ??= xxhash());
+  const [{ Decompress, decompress }, { create64 }] = await codecs();
   const out: Uint8Array[] = [];
   let produced = 0;
   for (const f of data) {
