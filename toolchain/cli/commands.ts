@@ -4,6 +4,7 @@ import verify from "./verify.js";
 import fdt from "./fdt.js";
 import image from "./image.js";
 import describe from "./describe.js";
+import crashkernel from "./crashkernel.js";
 import elfcorehdr from "./elfcorehdr.js";
 import explain from "./explain.js";
 import purgatoryBuild from "./build.js";
@@ -16,4 +17,4 @@ import target from "./target.js";
  * are listed here; add a module's default export when its library lands.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [bundle, verify, describe, elfcorehdr, explain, fdt, image, purgatoryBuild, purgatoryInspect, target, boot];
+export const commands: CommandModule<any, any>[] = [bundle, verify, describe, crashkernel, elfcorehdr, explain, fdt, image, purgatoryBuild, purgatoryInspect, target, boot];

@@ -72,6 +72,8 @@ export interface EstimateInput {
   readonly initramfs: InitramfsMeasure | null;
   /** Measured constants, or null for the built-in defaults. */
   readonly calibration: Calibration | null;
+  /** The calibration's file name, for error paths. */
+  readonly calibrationSource?: string;
   /** Bits the platform's DMA masters address (ZONE_DMA): 32 unless its device tree says less (30 on a Raspberry Pi 4). */
   readonly dmaBits?: number;
   /** RAM sizes (bytes) of the machines one range-form `crashkernel=` should serve. */
@@ -286,7 +288,7 @@ export function estimateCrashkernel(input: EstimateInput): Estimate {
   const pageSize: PageSize = kernel.pageSize === 0 ? target.pageSize : kernel.pageSize;
   if (kernel.pageSize === 0) notes.push(`the capture kernel's Image header does not name its page size; assuming the target's ${target.pageSize / 1024} KiB`);
   else if (kernel.pageSize !== target.pageSize) notes.push(`the capture kernel uses ${kernel.pageSize / 1024} KiB pages, the crashed kernel ${target.pageSize / 1024} KiB`);
-  const constants = constantsFor(pageSize, input.calibration);
+  const constants = constantsFor(pageSize, input.calibration, input.calibrationSource);
   if (input.calibration !== null && kernel.release !== null && input.calibration.measuredOn.kernelRelease !== kernel.release) {
     notes.push(`the calibration was measured on ${input.calibration.measuredOn.kernelRelease}, the capture kernel is ${kernel.release}`);
   }
