@@ -201,7 +201,9 @@ function render(r: Report): string {
   lines.push("", ...termTable(r.minimum, r.recommended), "");
   const s = r.syntax;
   lines.push(`put on the kernel command line:  ${s.recommended}`, `  (the minimum: ${s.minimum})`);
-  if (s.alternative !== null) lines.push(`  on Linux 6.2 and later ${s.alternative} does the same: the kernel falls back to high memory and adds 128 MiB low`);
+  if (s.alternative !== null) {
+    lines.push(`  on Linux 6.2 and later ${s.alternative} also works: the kernel takes it below the DMA limit if it fits, else high memory plus 128 MiB low`);
+  }
   lines.push(`  ${s.why}`);
   if (r.reservation !== null) {
     lines.push("", r.reservation.message);

@@ -372,7 +372,9 @@ export function estimateCrashkernel(input: EstimateInput): Estimate {
       form: "split",
       recommended: splitSyntax(high(recommended), split.low),
       minimum: splitSyntax(high(minimum), split.low),
-      alternative: simpleSyntax(high(recommended)),
+      // Linux 6.2+ reads crashkernel=SIZE as "low if it fits, else high plus
+      // 128 MiB low": the size must serve both outcomes.
+      alternative: simpleSyntax(plainRec.bytes > high(recommended) ? plainRec.bytes : high(recommended)),
       dmaLimit,
       lowFree,
       runningKernelLow,
@@ -381,6 +383,11 @@ export function estimateCrashkernel(input: EstimateInput): Estimate {
         `${mib(split.low)} (DEFAULT_CRASH_KERNEL_LOW_SIZE) stay low for the capture kernel's ${mib(split.swiotlb)} swiotlb and 32-bit DMA`,
     };
     if (split.low > lowRoom) notes.push(`even the ${mib(split.low)} low range may not fit below the DMA limit (${mib(lowRoom)} left)`);
+    // kernel/dma/contiguous.c places the CMA area below the DMA limit too: in the low range, beside the swiotlb.
+    if (cmaBytes + split.swiotlb + 8n * MiB > split.low) {
+      notes.push(`the ${mib(split.low)} low range must hold the capture kernel's ${mib(split.swiotlb)} swiotlb and its ${mib(cmaBytes)} CMA area, ` +
+        "which leaves too little for other DMA allocations: add cma=0 to the capture command line, or a larger crashkernel=SIZE,low");
+    }
   }
 
   const reservation = target.crashKernel === null ? null : checkReservation(target, facts, crashedMaxPfn, dmaLimit, split, ram);
@@ -492,7 +499,7 @@ function termsAt(s: bigint, f: Facts, layout: Layout, maxPfn: bigint, recommende
     { key: "perCpu", label: "per-CPU", bytes: BigInt(f.cpusUsed) * BigInt(c.perCpu), why: `${f.cpusUsed} CPU${f.cpusUsed === 1 ? "" : "s"} x ${mib(BigInt(c.perCpu))} (${constantWhy(f, "perCpu")})` },
     { key: "phase", label: bootWins ? "boot peak: initramfs file and decompressor" : "run peak: user space and makedumpfile", bytes: bootWins ? boot : run,
       why: `the larger of boot (initramfs file ${mib(f.initrdBytes)} + decompressor ${mib(f.decompressorBytes)}, freed once unpacked) and run ` +
-        `(init and shell ${mib(BigInt(c.userspace))} + makedumpfile ${mib(BigInt(c.collector))} + its bitmaps ${kib(bitmapBytes(maxPfn))} for ${maxPfn} crashed pages)` },
+        `(init and shell ${mib(BigInt(c.userspace))} + makedumpfile ${mib(BigInt(c.collector))} + its bitmaps ${mib(bitmapBytes(maxPfn))} for ${maxPfn} crashed pages)` },
   ];
   if (f.tmpfsEntries > 0n) {
     terms.splice(terms.length - 1, 0, { key: "tmpfs", label: "unpacked initramfs", bytes: tmpfs,
