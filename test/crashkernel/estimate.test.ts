@@ -5,7 +5,8 @@ import {
   CALIBRATED, captureOptions, estimateCrashkernel, measureInitramfs, parseCrashkernel,
 } from "../../toolchain/crashkernel/index.js";
 import type { CaptureKernel, Estimate, EstimateInput, InitramfsMeasure, Sizing, TermKey } from "../../toolchain/crashkernel/index.js";
-import { parseTarget, validateTarget } from "../../toolchain/target/index.js";
+import { buildElfcorehdr } from "../../toolchain/elf/index.js";
+import { alignUp, parseTarget, validateTarget } from "../../toolchain/target/index.js";
 import type { PageSize, Range, Target } from "../../toolchain/target/index.js";
 import { captureCpio } from "./_initramfs.js";
 
@@ -74,6 +75,15 @@ describe("estimateCrashkernel adds up named terms", () => {
   it("counts the kernel by image_size, page-aligned, plus text_offset (not the file)", () => {
     const e = estimate({ kernel: { ...KERNEL, imageSize: 30n * M + 1n, textOffset: 0x80000n } });
     expect(term(e.minimum, "kernel")).toBe(30n * M + 4096n + 0x80000n);
+  });
+
+  it("counts the DTB with room for /chosen, and the elfcorehdr toolchain/elf builds (twice: the segment and /proc/vmcore's copy)", () => {
+    const e = estimateCrashkernel({ target: FIXTURE, cpus: 2, commandLine: "nr_cpus=1", kernel: KERNEL, initramfs: null, calibration: null });
+    const dtb = alignUp(BigInt(FIXTURE.dtb!.length) + 4096n, 4096n);
+    const header = BigInt(buildElfcorehdr(FIXTURE).bytes.length);
+    const elfcorehdr = (term(e.minimum, "bootData") - dtb) / 2n;
+    expect(elfcorehdr).toBeGreaterThanOrEqual(header);
+    expect(elfcorehdr % 1024n).toBe(0n);
   });
 
   it("grows the collector term with the crashed machine's RAM, up to makedumpfile's 2 x 4 MiB of bitmaps", () => {

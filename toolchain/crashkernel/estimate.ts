@@ -1,4 +1,5 @@
 import { InputError, hex } from "../bytes/index.js";
+import { ELF64_EHDR, ELF64_PHDR, ELF_CORE_HEADER_ALIGN } from "../elf/index.js";
 import { alignUp, intersect, subtract, totalSize } from "../target/index.js";
 import type { PageSize, Range, Target } from "../target/index.js";
 import { parseVmcoreinfo } from "../target/index.js";
@@ -33,7 +34,7 @@ const IO_TLB_DEFAULT_SIZE = 64n * MiB;
 /** include/linux/swiotlb.h `IO_TLB_SHIFT`: `swiotlb=N` counts slabs of 2 KiB, `IO_TLB_SEGSIZE` (128) at a time. */
 const IO_TLB_SLAB = 2n * KiB;
 const IO_TLB_SEGSIZE = 128n;
-/** makedumpfile.c `calculate_cyclic_buffer_size()`: each of its two bitmap buffers is at most 4 MiB ("enough for performance according to benchmarks"). */
+/** makedumpfile's cyclic buffer: each of its two bitmap buffers is at most 4 MiB (docs/crashkernel.md, "makedumpfile's bitmaps"). */
 const CYCLIC_BUFFER_MAX = 4n * MiB;
 /** Bytes of large system hash tables per MiB of RAM: the scales passed to `alloc_large_system_hash()` for the dentry, inode, TCP and UDP tables (232 pointers per MiB; docs/crashkernel.md). */
 const HASH_BYTES_PER_MIB = 1856n;
@@ -41,15 +42,15 @@ const HASH_BYTES_PER_MIB = 1856n;
 const PTE_BYTES = 8n;
 /** drivers/of/kexec.c `FDT_EXTRA_SPACE`: the room a loader adds to the DTB for /chosen. */
 const FDT_EXTRA_SPACE = 4n * KiB;
-/** ELF64 header and program header sizes; the elfcorehdr buffer is padded to 1 KiB (kexec-tools `ELF_CORE_HEADER_ALIGN`). */
-const EHDR = 64n;
-const PHDR = 56n;
-const ELF_CORE_HEADER_ALIGN = 1024n;
+/** The elfcorehdr as toolchain/elf writes it: an ELF64 header, program headers, padded to ELF_CORE_HEADER_ALIGN. */
+const EHDR = BigInt(ELF64_EHDR.size);
+const PHDR = BigInt(ELF64_PHDR.size);
+const CORE_HEADER_ALIGN = BigInt(ELF_CORE_HEADER_ALIGN);
 /** mm/page-writeback.c `vm_dirty_ratio`: the page cache may hold this many percent dirty before writers block. */
 const DIRTY_RATIO = 20n;
-/** Buffer heads and file system metadata per MiB of dirty data (openSUSE kdumptool's `BUF_PER_DIRTY_MB`; docs/crashkernel.md). */
+/** Buffer heads and file system metadata per MiB of dirty data: a peer's figure (docs/crashkernel.md, "What the peers do"). */
 const METADATA_PER_DIRTY_MIB = 64n * KiB;
-/** The margin on top of the recommended size, in percent (openSUSE kdumptool's `ADD_RESERVE`; docs/crashkernel.md). */
+/** The margin on top of the recommended size, in percent: a peer's figure (docs/crashkernel.md, "What the peers do"). */
 const MARGIN_PERCENT = 10n;
 /** mm/shmem.c `shmem_default_max_blocks()`: tmpfs may fill half of RAM unless told otherwise. */
 const TMPFS_DEFAULT_PERCENT = 50n;
@@ -314,7 +315,7 @@ export function estimateCrashkernel(input: EstimateInput): Estimate {
     cpusUsed,
     kernelBytes: kernel.textOffset + alignUp(kernel.imageSize, page),
     dtbBytes: alignUp(BigInt(target.dtb?.length ?? 0) + FDT_EXTRA_SPACE, page),
-    elfcorehdrBytes: alignUp(EHDR + PHDR * BigInt(input.cpus + target.memory.length + 4), ELF_CORE_HEADER_ALIGN),
+    elfcorehdrBytes: alignUp(EHDR + PHDR * BigInt(input.cpus + target.memory.length + 4), CORE_HEADER_ALIGN),
     initrdBytes: alignUp(BigInt(initramfs?.fileBytes ?? 0), page),
     decompressorBytes: BigInt(initramfs?.decompressorBytes ?? 0),
     tmpfsData: BigInt(initramfs?.tmpfsBytes[pageSize as TmpfsPageSize] ?? 0),
