@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { isXz, unxz } from "../../toolchain/image/xz.js";
+import { isXz, unxz, xzDictionarySize } from "../../toolchain/image/xz.js";
 import { FUZZ_RUNS, mutated, onlyInputErrorAsync } from "./_fuzz.js";
 import { makeImage, withSize } from "./_make.js";
 
@@ -55,5 +55,26 @@ describe("unxz decompresses xz streams", () => {
       { numRuns: FUZZ_RUNS / 5 },
     );
     expect((await unxz(IMAGE_XZ)).data).toEqual(IMAGE);
+  });
+});
+
+describe("xzDictionarySize reads the LZMA2 dictionary a dynamically allocating decoder holds", () => {
+  it("reads the 32 MiB of `--lzma2=dict=32MiB` (xz -lvv: --lzma2=dict=32MiB)", () => {
+    expect(xzDictionarySize(IMAGE_XZ)).toBe(32 << 20);
+  });
+
+  it("decodes every property byte as (2 | b & 1) << (b / 2 + 11), 40 meaning 4 GiB - 1", () => {
+    // The LZMA2 property byte sits at offset 16: stream header (12), block header size, block flags, filter id 0x21, properties size 1.
+    expect(IMAGE_XZ[16]).toBe(26);
+    const withProp = (b: number): Uint8Array => {
+      const x = IMAGE_XZ.slice();
+      x[16] = b;
+      return x;
+    };
+    expect(xzDictionarySize(withProp(0))).toBe(4096);
+    expect(xzDictionarySize(withProp(1))).toBe(6144);
+    expect(xzDictionarySize(withProp(22))).toBe(8 << 20);
+    expect(xzDictionarySize(withProp(39))).toBe(3 * 2 ** 30);
+    expect(xzDictionarySize(withProp(40))).toBe(2 ** 32 - 1);
   });
 });

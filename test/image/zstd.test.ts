@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import xxhash from "xxhash-wasm";
-import { isZstd, unzstd } from "../../toolchain/image/zstd.js";
+import { isZstd, unzstd, zstdWindow } from "../../toolchain/image/zstd.js";
 import { FUZZ_RUNS, mutated, onlyInputErrorAsync } from "./_fuzz.js";
 import { makeImage, makeZstdFrame, makeZstdFrame as frame, withSize } from "./_make.js";
 
@@ -98,5 +98,19 @@ describe("unzstd decompresses zstd frames exactly", () => {
       }),
       { numRuns: FUZZ_RUNS },
     );
+  });
+});
+
+describe("zstdWindow reads the window a streaming decoder allocates", () => {
+  it("finds the 8 MiB window `zstd -19` declares for piped input (zstd -lv: Window Size 8388608 B)", () => {
+    expect(zstdWindow(IMAGE_ZST.subarray(0, -4))).toBe(8 << 20);
+  });
+
+  it("takes the largest window of several frames, skips skippable frames and counts a single-segment frame's content size", () => {
+    const a = frame([{ raw: new Uint8Array([1]) }], { windowByte: 0x58 }); // 2 MiB
+    const b = frame([{ raw: new Uint8Array([2]) }], { windowByte: 0x60 }); // 4 MiB
+    const skip = cat(new Uint8Array([0x50, 0x2a, 0x4d, 0x18, 1, 0, 0, 0, 0xee]));
+    expect(zstdWindow(cat(a, skip, b))).toBe(4 << 20);
+    expect(zstdWindow(frame([{ raw: new Uint8Array(9) }], { fcs: 9 }))).toBe(9);
   });
 });

@@ -94,6 +94,10 @@ export const ERROR_CODES = {
   OUTPUT_EXISTS: "an output path that exists and is not ours to replace",
   READ_FAILED: "a file that cannot be read",
   WRITE_FAILED: "a file that cannot be written",
+  // Sizing the crash kernel reservation
+  BAD_CRASHKERNEL: "a crashkernel= value the kernel's parse_crashkernel would refuse",
+  BAD_CALIBRATION: "a crashkernel calibration file that is malformed or for another page size",
+  BAD_CPIO: "a cpio archive (newc) whose headers are malformed",
   // Emulation
   QEMU_MISSING: "QEMU is not installed",
   QEMU_FAILED: "QEMU refused the machine",

@@ -19,9 +19,9 @@ export {
 export type { CheckedImage, ImageFlags, ImageHeader, PageSizeFlag } from "./header.js";
 export { identify } from "./probe.js";
 export type { Format } from "./probe.js";
-export { gunzip } from "./gzip.js";
-export { unzstd } from "./zstd.js";
-export { unxz } from "./xz.js";
+export { gunzip, isGzip } from "./gzip.js";
+export { isZstd, unzstd, zstdWindow } from "./zstd.js";
+export { isXz, unxz, xzDictionarySize } from "./xz.js";
 export { ZBOOT_HEADER, parseZboot } from "./zboot.js";
 export type { Zboot, ZbootCodec } from "./zboot.js";
 export { UIMAGE_HEADER, parseUImage } from "./uimage.js";

@@ -31,6 +31,7 @@ const FILTERS: Record<number, string> = {
 /** Filters the xz-embedded build inside xz-decompress 0.2.3 is known to lack. */
 const UNSUPPORTED_FILTERS = new Set([0x03, 0x0a, 0x0b]);
 const CHECK_SHA256 = 0x0a;
+const LZMA2 = 0x21;
 
 /** xz-embedded's enum xz_ret (linux/xz.h), as reported by xz-decompress. */
 const XZ_RET: Record<number, string> = {
@@ -63,7 +64,7 @@ export function isXz(bytes: Uint8Array, at = 0): boolean {
  *   appended size), `TRUNCATED` or `TOO_LARGE`.
  */
 export async function unxz(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Promise<Unxzed> {
-  const filters = readFirstBlockFilters(bytes);
+  const filters = readFirstBlock(bytes).filters;
   // Every stream ends with the footer magic "YZ"; the kernel may add 4 bytes.
   const endsWithFooter = (end: number): boolean => end >= 2 && bytes[end - 2] === 0x59 && bytes[end - 1] === 0x5a;
   let end = bytes.length;
@@ -100,8 +101,22 @@ export async function unxz(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Promise
   return { data, filters, sizeTrailer };
 }
 
-/** Stream header (§2.1.1) and first block header (§3.1): names the filter chain, refuses what cannot be decoded. */
-function readFirstBlockFilters(bytes: Uint8Array): string[] {
+/**
+ * The LZMA2 dictionary size of the first block, in bytes: what a decoder that
+ * allocates as it goes (the kernel's lib/decompress_unxz.c, XZ_DYNALLOC)
+ * holds while decoding. Null for an empty stream.
+ * @throws InputError `XZ` or `TRUNCATED` as `unxz` does for the headers.
+ */
+export function xzDictionarySize(bytes: Uint8Array): number | null {
+  return readFirstBlock(bytes).dictionarySize;
+}
+
+/**
+ * Stream header (§2.1.1) and first block header (§3.1): names the filter
+ * chain, refuses what cannot be decoded, and reads the LZMA2 dictionary size
+ * (§5.3.1: one property byte, `(2 | (b & 1)) << (b / 2 + 11)`, 40 = 4 GiB - 1).
+ */
+function readFirstBlock(bytes: Uint8Array): { filters: string[]; dictionarySize: number | null } {
   const r = new ByteReader(bytes, "xz stream header");
   if (!isXz(bytes)) throw new InputError("BAD_XZ", "Cannot decompress xz data: no xz stream header magic", 0, "The file is not xz data");
   r.bytesN(6, "magic");
@@ -117,16 +132,21 @@ function readFirstBlockFilters(bytes: Uint8Array): string[] {
   }
   const b = new ByteReader(bytes, "xz block header", STREAM_HEADER_SIZE);
   const sizeByte = b.u8("header size");
-  if (sizeByte === 0) return []; // index follows at once: an empty stream
+  if (sizeByte === 0) return { filters: [], dictionarySize: null }; // index follows at once: an empty stream
   const blockFlags = b.u8("block flags");
   const count = (blockFlags & 3) + 1;
   if (blockFlags & 0x40) readVarint(b, "compressed size");
   if (blockFlags & 0x80) readVarint(b, "uncompressed size");
   const names: string[] = [];
+  let dictionarySize: number | null = null;
   for (let i = 0; i < count; i++) {
     const at = b.pos;
     const id = readVarint(b, "filter id");
-    b.bytesN(readVarint(b, "filter properties size"), "filter properties");
+    const props = b.bytesN(readVarint(b, "filter properties size"), "filter properties");
+    if (id === LZMA2 && props.length === 1) {
+      const p = props[0] ?? 0;
+      dictionarySize = p >= 40 ? 2 ** 32 - 1 : (2 | (p & 1)) * 2 ** (Math.floor(p / 2) + 11);
+    }
     const name = FILTERS[id] ?? `filter ${hex(id)}`;
     if (UNSUPPORTED_FILTERS.has(id)) {
       throw new InputError(
@@ -138,7 +158,7 @@ function readFirstBlockFilters(bytes: Uint8Array): string[] {
     }
     names.push(name);
   }
-  return names;
+  return { filters: names, dictionarySize };
 }
 
 /** A multibyte integer (§1.2): 7 bits a byte, at most 9 bytes; kept to a safe integer. */

@@ -146,6 +146,23 @@ export async function unzstd(bytes: Uint8Array, limit = MAX_DECOMPRESSED, size?:
 }
 
 /**
+ * The largest window any zstd frame in `bytes` declares, in bytes (0 for
+ * none): what a streaming decoder such as the kernel's lib/decompress_unzstd.c
+ * sizes its workspace by (`zstd_dstream_workspace_bound(windowSize)`).
+ * @throws InputError `ZSTD`, `TRUNCATED` or `TOO_LARGE` as `unzstd` does for the headers.
+ */
+export function zstdWindow(bytes: Uint8Array, limit = MAX_DECOMPRESSED): number {
+  let pos = 0;
+  let window = 0;
+  while (pos < bytes.length && isZstd(bytes, pos)) {
+    const f = walkFrame(bytes, pos, limit);
+    if (!f.skippable && f.window > window) window = f.window;
+    pos = f.end;
+  }
+  return window;
+}
+
+/**
  * fzstd's streaming decoder allocates the declared window and moves all of it
  * once per block. No match reaches further back than the frame's output, so a
  * copy of the frame declaring the smallest window that covers `maxOutput`

@@ -1,0 +1,250 @@
+import type { Argv, CommandModule } from "yargs";
+import { InputError, hex } from "../bytes/index.js";
+import { composeCommandLine } from "../bundle/index.js";
+import { captureKernel, estimateCrashkernel, measureInitramfs, memparse, mib, parseCalibration } from "../crashkernel/index.js";
+import type { Calibration, Estimate, InitramfsMeasure, Sizing, Term } from "../crashkernel/index.js";
+import { loadKernelImage } from "../image/index.js";
+import { dtbMachine } from "../qemu/index.js";
+import { parseTarget } from "../target/index.js";
+import type { Target } from "../target/index.js";
+import { readInput } from "./_files.js";
+import { UsageError, report, run } from "./_run.js";
+
+/**
+ * `purgatory crashkernel`: how much crash kernel memory the capture needs,
+ * term by term, and the `crashkernel=` to ask for it with.
+ */
+
+/** What the project's crash bundles append by default (README: `bundle --mode crash --reuse-cmdline --append ...`). */
+export const DEFAULT_CAPTURE_APPEND = "nr_cpus=1 reset_devices";
+
+interface Args {
+  target: string;
+  kernel: string;
+  initrd?: string;
+  append?: string;
+  commandLine?: string;
+  reuseCmdline?: boolean;
+  cpus?: number;
+  calibration?: string;
+  fleet?: string;
+  dmaBits?: number;
+  json?: boolean;
+}
+
+const command: CommandModule<object, Args> = {
+  command: "crashkernel",
+  describe: "Estimate the crash kernel reservation (minimum and recommended, term by term) and write the crashkernel= for it",
+  builder: (y) =>
+    y
+      .usage(
+        "$0 crashkernel -t target.json --kernel K [--initrd I]\n" +
+          "       [--append S | --command-line S | --reuse-cmdline] [--cpus N]\n" +
+          "       [--calibration FILE] [--fleet 2G,4G,...] [--dma-bits N] [--json]\n\n" +
+          "Adds up what the capture kernel holds at its peak in the reserved memory:\n" +
+          "  kernel image        image_size from the Image header (BSS included, not the file)\n" +
+          "  DTB and elfcorehdr  the boot data segments (/proc/vmcore copies the elfcorehdr)\n" +
+          "  struct page array   64 bytes per page reserved, allocated per memory section\n" +
+          "  page tables, hashes the linear map and the dentry/inode/network hash tables\n" +
+          "  kernel run time     slab, vmalloc, global kernel threads (calibratable)\n" +
+          "  per-CPU             per CPU the capture kernel sets up (nr_cpus=1: one)\n" +
+          "  unpacked initramfs  every file in whole pages, an inode and dentry per entry\n" +
+          "  boot or run peak    initramfs file + decompressor, or init + makedumpfile\n" +
+          "  makedumpfile        2 bitmaps of 2 bits per crashed page (at most 4 MiB each)\n" +
+          "  swiotlb             64 MiB low, when the reservation reaches above the DMA limit\n" +
+          "  CMA                 the capture kernel's CMA area beyond movable use (cma=0)\n" +
+          "  rootfs size rule    a tmpfs rootfs may only fill half of RAM (no root=)\n" +
+          "The recommended size adds dirty page cache (vm.dirty_ratio 20%) and a 10%\n" +
+          "margin, rounded up to 16 MiB. Constants only a measurement can give are\n" +
+          "named in the output; --calibration FILE replaces them.\n\n" +
+          "The capture command line decides CPUs, rootfs, CMA and swiotlb. By default it\n" +
+          "is the target's line without BOOT_IMAGE= and crashkernel=, plus\n" +
+          `"${DEFAULT_CAPTURE_APPEND}" (what the README gives \`bundle\`); --append,\n` +
+          "--command-line and --reuse-cmdline compose it as `bundle` does.\n\n" +
+          "The advice is crashkernel=SIZE when that fits below the DMA limit (4 GiB, or\n" +
+          "--dma-bits), else crashkernel=SIZE,high crashkernel=128M,low; --fleet adds one\n" +
+          "range form for machines of those RAM sizes. Each line parses back to its size\n" +
+          "under the kernel's parse_crashkernel() rules. When the target already reserves\n" +
+          "crash memory, the report says whether that is enough or by how much it is short.\n" +
+          "docs/crashkernel.md has the model, every constant's source and the peers' formulas.",
+      )
+      .option("target", { alias: "t", type: "string", demandOption: true, describe: "target.json from `purgatory describe` or `purgatory target qemu-virt`" })
+      .option("kernel", { type: "string", demandOption: true, describe: "The capture kernel, in any arm64 format (its image_size counts, not the file size)" })
+      .option("initrd", { alias: "ramdisk", type: "string", describe: "The capture initramfs: cpio, gzip/zstd/xz-compressed cpio, or an early cpio followed by a compressed one" })
+      .option("append", { type: "string", describe: "Words appended to the capture command line" })
+      .option("command-line", { type: "string", describe: "The whole capture command line" })
+      .option("reuse-cmdline", { type: "boolean", describe: "Start from the target's command line, without BOOT_IMAGE= and crashkernel=" })
+      .option("cpus", { type: "number", describe: "Possible CPUs of the crashed machine (default: its crash notes, else the CPUs in its DTB)" })
+      .option("calibration", { type: "string", describe: "A calibration file with measured constants (format purgatory-crashkernel-calibration/1)" })
+      .option("fleet", { type: "string", describe: "RAM sizes of the machines one crashkernel= must serve, e.g. 2G,4G,16G,64G: prints the range form" })
+      .option("dma-bits", { type: "number", describe: "Address bits of the platform's DMA masters (default 32; 30 on a Raspberry Pi 4)" })
+      .option("json", { type: "boolean", describe: "Print the estimate as JSON" })
+      .example("$0 crashkernel -t target.json --kernel /boot/vmlinuz --initrd capture.cpio.gz", "the estimate, with the capture line the README's bundle uses")
+      .example("$0 crashkernel -t t.json --kernel Image --initrd i.cpio --append 'nr_cpus=1 cma=0' --reuse-cmdline", "without the CMA area")
+      .example("$0 crashkernel -t t.json --kernel Image --initrd i.cpio.zst --fleet 2G,4G,16G,64G", "one range form for four machine sizes")
+      .example("$0 crashkernel -t t.json --kernel Image --calibration virt-6.1.json --json", "measured constants, as data") as Argv<Args>,
+  handler: (argv) =>
+    run(argv, async () => {
+      if (argv.commandLine !== undefined && argv.reuseCmdline) throw new UsageError("--command-line and --reuse-cmdline both set the command line; add words with --append.");
+      if (argv.cpus !== undefined && (!Number.isInteger(argv.cpus) || argv.cpus < 1)) throw new UsageError(`--cpus ${argv.cpus} is not a positive whole number`);
+      const dmaBits = argv.dmaBits ?? 32;
+      if (!Number.isInteger(dmaBits) || dmaBits < 20 || dmaBits > 64) throw new UsageError(`--dma-bits ${argv.dmaBits} is not a whole number from 20 to 64`);
+      const fleet = argv.fleet === undefined ? undefined : parseFleet(argv.fleet);
+
+      const target = inFile(argv.target, () => parseTarget(new TextDecoder().decode(readInput(argv.target))));
+      const kernelBytes = readInput(argv.kernel);
+      const kernel = captureKernel(await inFileAsync(argv.kernel, () => loadKernelImage(kernelBytes)));
+      const initramfs = argv.initrd === undefined ? null : await inFileAsync(argv.initrd, () => measureInitramfs(readInput(argv.initrd!)));
+      const calibration = argv.calibration === undefined ? null : inFile(argv.calibration, () => parseCalibration(new TextDecoder().decode(readInput(argv.calibration!)), argv.calibration));
+      const explicit = argv.commandLine !== undefined || argv.reuseCmdline === true || argv.append !== undefined;
+      const commandLine = composeCommandLine({
+        mode: "crash",
+        commandLine: argv.commandLine,
+        reuse: explicit ? (argv.reuseCmdline ? target.commandLine : undefined) : target.commandLine,
+        append: explicit ? argv.append : DEFAULT_CAPTURE_APPEND,
+      });
+      const cpus = argv.cpus ?? cpusOf(target, commandLine);
+      const estimate = estimateCrashkernel({
+        target, cpus, commandLine, kernel, initramfs, calibration, dmaBits,
+        ...(argv.calibration === undefined ? {} : { calibrationSource: argv.calibration }),
+        ...(fleet === undefined ? {} : { fleet }),
+      });
+      const data: Report = {
+        ...estimate,
+        inputs: {
+          target: argv.target,
+          kernel: { file: argv.kernel, fileBytes: kernelBytes.length, imageSize: kernel.imageSize, pageSize: kernel.pageSize, release: kernel.release },
+          initramfs: argv.initrd === undefined || initramfs === null ? null : { file: argv.initrd, ...initramfs },
+          calibration: argv.calibration === undefined || calibration === null ? null : { file: argv.calibration, measuredOn: calibration.measuredOn },
+          cpusFrom: argv.cpus !== undefined ? "--cpus" : target.cpuNotes.length > 0 ? "crash notes" : "DTB",
+        },
+      };
+      report(argv, data, render);
+    }),
+};
+export default command;
+
+interface Report extends Estimate {
+  readonly inputs: {
+    readonly target: string;
+    readonly kernel: { readonly file: string; readonly fileBytes: number; readonly imageSize: bigint; readonly pageSize: number; readonly release: string | null };
+    readonly initramfs: (InitramfsMeasure & { readonly file: string }) | null;
+    readonly calibration: { readonly file: string; readonly measuredOn: Calibration["measuredOn"] } | null;
+    readonly cpusFrom: string;
+  };
+}
+
+/** `--fleet 2G,4G,...`: sizes as memparse reads them, each above 0. @throws UsageError. */
+function parseFleet(text: string): bigint[] {
+  return text.split(",").map((s) => {
+    const m = memparse(s, 0);
+    if (s === "" || m.end !== s.length || m.value === 0n) throw new UsageError(`--fleet: ${JSON.stringify(s)} is not a RAM size such as 4G or 1536M`);
+    return m.value;
+  });
+}
+
+/**
+ * Possible CPUs of the crashed machine: one crash note per possible CPU
+ * (kernel/crash_core.c), else the CPUs its device tree lists. With neither,
+ * nr_cpus=1 on the capture line makes the count irrelevant but for the
+ * elfcorehdr's notes, so 1 is used.
+ * @throws InputError `BAD_TARGET` when the count matters and nothing gives it.
+ */
+function cpusOf(t: Target, captureLine: string): number {
+  if (t.cpuNotes.length > 0) return t.cpuNotes.length;
+  const fromDtb = t.dtb === null ? 0 : dtbMachine(t.dtb).cpus;
+  if (fromDtb > 0) return fromDtb;
+  if (/(^|\s)nr_cpus=1(\s|$)/.test(captureLine)) return 1;
+  throw new InputError("BAD_TARGET", "Cannot count the crashed machine's CPUs: the target has no crash notes and its DTB lists no CPUs", "cpuNotes",
+    "Give --cpus N, or describe the target as root so its crash notes are read");
+}
+
+/** Runs `f`; an InputError it throws gets the file's name in front of its message and its `where`. */
+function inFile<T>(file: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw named(file, e);
+  }
+}
+
+async function inFileAsync<T>(file: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw named(file, e);
+  }
+}
+
+function named(file: string, e: unknown): unknown {
+  if (!(e instanceof InputError) || e.message.startsWith(`${file}: `) || (typeof e.where === "string" && e.where.startsWith(file))) return e;
+  // InputError appends " (at WHERE)" and ". HINT" to the message; rebuild it with the file in front.
+  const suffix = (typeof e.where === "number" ? ` (at offset ${hex(e.where)})` : e.where ? ` (at ${e.where})` : "") + (e.hint ? `. ${e.hint}` : "");
+  const base = e.message.endsWith(suffix) ? e.message.slice(0, e.message.length - suffix.length) : e.message;
+  const where = e.where === undefined ? file : typeof e.where === "number" ? `${file} offset ${hex(e.where)}` : `${file} ${e.where}`;
+  return new InputError(e.code, `${file}: ${base}`, where, e.hint);
+}
+
+function render(r: Report): string {
+  const k = r.inputs.kernel;
+  const lines = [
+    `crash reservation for ${r.inputs.target}`,
+    `  crashed machine  ${mib(r.crashed.ram)} of RAM ending at ${hex(r.crashed.ramEnd)}, ${r.crashed.cpus} CPU${r.crashed.cpus === 1 ? "" : "s"} (${r.inputs.cpusFrom}), ${r.crashed.pageSize / 1024} KiB pages`,
+    `  capture kernel   ${k.file}: ${k.release ?? "release unknown"}, image_size ${mib(k.imageSize)} (file ${mib(BigInt(k.fileBytes))}), ${r.capture.pageSize / 1024} KiB pages, ${r.capture.cpus} CPU${r.capture.cpus === 1 ? "" : "s"}, rootfs ${r.capture.rootfs}`,
+    `  command line     ${r.capture.commandLine === "" ? "(empty)" : r.capture.commandLine}`,
+  ];
+  const i = r.inputs.initramfs;
+  lines.push(i === null
+    ? "  initramfs        none"
+    : `  initramfs        ${i.file}: ${i.parts.map((p) => p.format).join(" + ")}, ${mib(BigInt(i.fileBytes))} file, ${mib(BigInt(i.cpioBytes))} of cpio, ${i.entries} entries (${i.files} files)`);
+  if (r.inputs.calibration !== null) lines.push(`  calibration      ${r.inputs.calibration.file}: measured on ${r.inputs.calibration.measuredOn.kernelRelease}`);
+  lines.push("", ...termTable(r.minimum, r.recommended), "");
+  const s = r.syntax;
+  lines.push(`put on the kernel command line:  ${s.recommended}`, `  (the minimum: ${s.minimum})`);
+  if (s.alternative !== null) {
+    lines.push(`  on Linux 6.2 and later ${s.alternative} also works: the kernel takes it below the DMA limit if it fits, else high memory plus 128 MiB low`);
+  }
+  lines.push(`  ${s.why}`);
+  if (r.reservation !== null) {
+    lines.push("", r.reservation.message);
+    const req = r.reservation.commandLine;
+    if (req.request !== null) lines.push(`  the running kernel's crashkernel=${req.request.token} asks for ${mib(req.request.size)}${req.request.lowSize === null ? "" : ` high + ${mib(req.request.lowSize)} low`}`);
+    if (req.error !== null) lines.push(`  the running kernel's command line: ${req.error}`);
+  }
+  if (r.fleet !== null) {
+    lines.push("", `for the fleet:  ${r.fleet.syntax ?? "(no machine can hold its reservation)"}`);
+    for (const e of r.fleet.entries) {
+      lines.push(`  ${(`${fmt(e.start)}-${e.end === null ? "" : fmt(e.end)}`).padEnd(12)} ${mib(e.size).padStart(9)} (minimum ${mib(e.minimum)}), sized for ${e.sizedFor === null ? "makedumpfile's largest bitmaps" : `${mib(e.sizedFor)} of RAM`}`);
+    }
+    for (const d of r.fleet.dropped) lines.push(`  ${fmt(d.ram)} left out: ${d.why}`);
+  }
+  const guesses = r.constants.filter((c) => c.kind === "guess").map((c) => c.name);
+  lines.push("", guesses.length === 0
+    ? "every calibratable constant comes from the calibration file"
+    : `built-in guesses in use: ${guesses.join(", ")} (replace them with --calibration; docs/crashkernel.md)`);
+  for (const n of r.notes) lines.push(`note: ${n}`);
+  return lines.join("\n");
+}
+
+function fmt(n: bigint): string {
+  for (const [u, s] of [["T", 40n], ["G", 30n], ["M", 20n]] as const) if (n % (1n << s) === 0n) return `${n >> s}${u}`;
+  return hex(n);
+}
+
+/** The terms of both sizes side by side, in the order they were added, with the explanation of the recommended one. */
+function termTable(min: Sizing, rec: Sizing): string[] {
+  const keys: Term["key"][] = [];
+  for (const t of [...rec.terms, ...min.terms]) if (!keys.includes(t.key)) keys.push(t.key);
+  const find = (s: Sizing, key: Term["key"]) => s.terms.find((t) => t.key === key);
+  const mb = (n: bigint) => (Number(n) / 1048576).toFixed(1);
+  const num = (t: Term | undefined) => (t === undefined ? "-" : mb(t.bytes)).padStart(12);
+  const rows = keys.map((key) => {
+    const t = find(rec, key) ?? find(min, key)!;
+    return `  ${t.label.padEnd(40)}${num(find(min, key))}${num(find(rec, key))}  ${t.why}`;
+  });
+  return [
+    `  ${"MiB".padEnd(40)}${"minimum".padStart(12)}${"recommended".padStart(12)}`,
+    ...rows,
+    `  ${"total".padEnd(40)}${mb(min.bytes).padStart(12)}${mb(rec.bytes).padStart(12)}`,
+  ];
+}
