@@ -14,7 +14,8 @@ import { loadAssets } from "../scripts/assets.js";
  *
  * Each case runs RUNS times (default 5), interleaved with `sha256sum KERNEL
  * INITRD` and `node -e 0`, and prints the median wall times, bundle / sha256sum
- * (issue 4), bundle / (sha256sum + node start-up) (issue 6: at most 1.5) and the bundle's
+ * (issue 4), bundle / (sha256sum + node start-up) (issue 9: at most 1.25 with the
+ * 10 MiB initrd, 1.1 with 100 MiB) and the bundle's
  * peak RSS less the input size (target: at most 100 MiB). Peak RSS comes from
  * `/usr/bin/time -v` when installed, else from polling /proc/PID/status VmHWM
  * every 2 ms. Every run uses `--seed 00`, and the bench checks that all runs
@@ -125,14 +126,15 @@ try {
       const peak = Math.max(...bundle.map((r) => r.peak));
       const input = kernelSize + initrd.size;
       const ratio = b / (s + n);
-      ok &&= ratio <= 1.5 && peak - input <= 100 * MiB;
+      // Issue 9: at most 1.25 x (node -e 0 + sha256sum) with the 10 MiB initrd, 1.1 x with 100 MiB.
+      ok &&= ratio <= (initrd.size < 50 * MiB ? 1.25 : 1.1) && peak - input <= 100 * MiB;
       rows.push([mode, initrd.label, b.toFixed(3), s.toFixed(3), n.toFixed(3), (b / s).toFixed(2), ratio.toFixed(2),
         (peak / MiB).toFixed(0), (input / MiB).toFixed(0), ((peak - input) / MiB).toFixed(0)]);
     }
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) console.log(r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  "));
-  console.log(`targets (issue 6): ratio <= 1.50 and RSS-input <= 100 MiB: ${ok ? "met" : "MISSED"}; load average now ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  console.log(`targets (issue 9): ratio <= 1.25 (10 MiB) and <= 1.10 (100 MiB), RSS-input <= 100 MiB: ${ok ? "met" : "MISSED"}; load average now ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
