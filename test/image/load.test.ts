@@ -157,6 +157,19 @@ describe("loadKernelImage on the provisioned Debian kernel", () => {
     expect(k.imageSize).toBeLessThan(256n << 20n);
   });
 
+  it.skipIf(!present)(`refuses the real Image cut to 100 KB, with the length its PE section table gives (${why})`, async () => {
+    const { kernel } = loadAssets(cache);
+    const image = new Uint8Array(readFileSync(kernel.image.path));
+    const e = await failure(loadKernelImage(image.subarray(0, 100_000)));
+    expect([e.code, e.where]).toEqual(["TRUNCATED", 100_000]);
+    expect(e.message).toMatch(/the Image is 0x186a0 bytes but its PE section table puts "\.data" up to 0x[0-9a-f]+, so it must be at least/);
+    // The same cut with the PE header blanked: the entry branch still gives it away.
+    const noStub = image.slice(0, 100_000);
+    noStub[0] = 0;
+    noStub.fill(0, 0x40, 0x200);
+    expect((await failure(loadKernelImage(noStub))).message).toMatch(/its entry branch at 0x4 jumps to 0x[0-9a-f]+/);
+  });
+
   it.skipIf(!present)(`loads the real Image as Image.gz and inside gzip zboot (${why})`, async () => {
     const { kernel } = loadAssets(cache);
     const image = new Uint8Array(readFileSync(kernel.image.path));
@@ -171,4 +184,5 @@ describe("loadKernelImage on the provisioned Debian kernel", () => {
     expect(z.formatChain).toEqual(["zboot", "gzip", "Image"]);
     expect(sha(z.bytes)).toBe(sha(padded)); // (toEqual on 30 MB arrays takes minutes)
   });
+
 });

@@ -19,7 +19,7 @@ export interface BundleInputs {
   /**
    * The kernel file as shipped (any format `loadKernelImage` reads), or a raw
    * Image already copied into the bundle directory (`BundleDir.copy`, keeping
-   * at least its 64-byte header).
+   * its first IMAGE_HEAD_SIZE bytes, which `checkImage` reads).
    */
   readonly kernel: Uint8Array | StagedFile;
   /** The initrd's bytes, or a copy already in the bundle directory (`BundleDir.copy`). */
