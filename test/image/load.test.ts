@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -185,4 +186,19 @@ describe("loadKernelImage on the provisioned Debian kernel", () => {
     expect(sha(z.bytes)).toBe(sha(padded)); // (toEqual on 30 MB arrays takes minutes)
   });
 
+  it.skipIf(!present)(`loads the real Image as Image.xz with the ARM64 BCJ filter and inside xz zboot, as Linux 6.12+ builds them (${why})`, async () => {
+    const { kernel } = loadAssets(cache);
+    const image = new Uint8Array(readFileSync(kernel.image.path));
+    // scripts/xz_wrap.sh for arm64 with XZ Utils >= 5.4 (a faster preset than its default, same format).
+    const xz = (b: Uint8Array): Uint8Array =>
+      new Uint8Array(execFileSync("xz", ["--check=crc32", "--arm64", "--lzma2=preset=0,dict=32MiB"], { input: b, maxBuffer: 1 << 27 }));
+    const k = await loadKernelImage(xz(image), { pageSize: 4096 });
+    expect([k.formatChain, k.layers[0]?.fields["filters"]]).toEqual([["xz", "Image"], "ARM64 BCJ+LZMA2"]);
+    expect(sha(k.bytes)).toBe(kernel.image.sha256);
+    const padded = new Uint8Array(Number(k.imageSize));
+    padded.set(image);
+    const z = await loadKernelImage(makeZboot(xz(padded), "xzkern", { appendedSize: padded.length }));
+    expect(z.formatChain).toEqual(["zboot", "xz", "Image"]);
+    expect(sha(z.bytes)).toBe(sha(padded));
+  }, 180_000);
 });
