@@ -3,6 +3,7 @@ import { InputError, hex } from "../bytes/index.js";
 import { buildElfcorehdr } from "../elf/index.js";
 import { parseFdt, serializeFdt, type AddrSize } from "../fdt/index.js";
 import { checkImage, loadKernelImage, type KernelImage } from "../image/index.js";
+import { checkInitrd, withFileSource, type InitrdCheck } from "../initrd/index.js";
 import { checkLoad, planLayout, type Mode, type Plan, type Role } from "../layout/index.js";
 import { build as buildPurgatory, formatConsole, patch, type Console, type Policy } from "../purgatory/index.js";
 import type { Target } from "../target/index.js";
@@ -59,7 +60,8 @@ export const SEGMENT_FILE: Readonly<Record<Role, string>> = {
 };
 
 /**
- * Builds every segment of one kexec_load: unwraps the kernel, builds the
+ * Builds every segment of one kexec_load: unwraps the kernel, checks that the
+ * initrd is whole (`checkInitrd`), builds the
  * elfcorehdr (crash), edits /chosen, places the segments, and patches the
  * purgatory with each segment's digest, the kernel entry and the DTB address.
  * Pure: the same inputs (and seed) give the same bytes.
@@ -68,6 +70,10 @@ export const SEGMENT_FILE: Readonly<Record<Role, string>> = {
  */
 export async function buildBundle(o: BundleInputs): Promise<Bundle> {
   const { mode, target } = o;
+  // The initrd check inflates a gzip initramfs on node:zlib's worker thread:
+  // started first, it overlaps the kernel, purgatory and DTB work below.
+  const initrdCheck = o.initrd === null ? null : o.initrd instanceof Uint8Array ? checkInitrd(o.initrd) : withFileSource(o.initrd.path, checkInitrd);
+  initrdCheck?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
   const kernel = await kernelOf(o.kernel, target.pageSize);
   const dtbIn = o.dtb ?? target.dtb;
   if (dtbIn === null) {
@@ -140,6 +146,8 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
   data.set("purgatory", purgatory);
   digests.set("purgatory", sha(purgatory));
 
+  const initrdNotes = initrdCheck === null ? [] : (await initrdCheck as InitrdCheck).notes.map((n) => `initrd: ${n}`);
+
   // Re-check the finished load with the layout's independent checker.
   const violations = checkLoad(plan, target);
   if (violations.length > 0) {
@@ -192,7 +200,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
     tools: { purgatory: TOOL_VERSION, assembler: `keystone-wasm 1.0.4 (${purg.assembler})` },
   };
   files.set("manifest.json", new TextEncoder().encode(serializeManifest(manifest)));
-  return { files, manifest, plan, warnings: kernel.warnings };
+  return { files, manifest, plan, warnings: [...kernel.warnings, ...initrdNotes] };
 }
 
 /** The kernel as a bundle needs it: `bytes` is null for a staged one, which must be a raw Image. */

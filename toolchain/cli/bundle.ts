@@ -39,7 +39,8 @@ const command: CommandModule<object, Args> = {
       .usage(
         "$0 bundle --mode crash|reboot --kernel K [--initrd I] [--dtb D] --target T.json\n" +
           "          [--append S | --command-line S | --reuse-cmdline] [--seed HEX] -o DIR\n\n" +
-          "Unwraps the kernel (Image, Image.gz/.zst/.xz, EFI zboot, vmlinux, uImage), builds the\n" +
+          "Unwraps the kernel (Image, Image.gz/.zst/.xz, EFI zboot, vmlinux, uImage), refuses a\n" +
+          "truncated kernel or initramfs (cpio, gzip, zstd, xz, concatenated), builds the\n" +
           "elfcorehdr (crash), edits /chosen (bootargs, initrd, elfcorehdr, usable-memory-range,\n" +
           "kaslr-seed, rng-seed), places the segments where the target's kernel accepts them, and\n" +
           "patches the purgatory with each segment's SHA-256, the kernel entry and the DTB address.\n" +
