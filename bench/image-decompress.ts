@@ -36,6 +36,8 @@ const pipe = (tool: string, args: string[]): Uint8Array | undefined => {
 const zst19 = pipe("zstd", ["-q", "-19", "-T0"]);
 const zst22 = pipe("zstd", ["-q", "-22", "--ultra", "-T0"]);
 const xz = pipe("xz", ["-T0", "--check=crc32", "--lzma2=dict=32MiB"]);
+/** scripts/xz_wrap.sh for arm64 since Linux 6.12 (XZ Utils >= 5.4). */
+const xzArm64 = pipe("xz", ["-T0", "--check=crc32", "--arm64", "--lzma2=dict=32MiB"]);
 const inputs: [string, Uint8Array | undefined][] = [
   ["Image (no unwrapping)", image],
   ["gzip -9 (node:zlib)", new Uint8Array(gzipSync(image, { level: 9 }))],
@@ -44,6 +46,7 @@ const inputs: [string, Uint8Array | undefined][] = [
   ["zstd -22 --ultra + size (one shot)", zst22 && cat(zst22, sizeLE(image.length))],
   ["zstd -22 --ultra, no size (streams)", zst22],
   ["xz (xzkern) + size", xz && cat(xz, sizeLE(image.length))],
+  ["xz --arm64 (xzkern, 6.12+) + size", xzArm64 && cat(xzArm64, sizeLE(image.length))],
 ];
 
 process.stdout.write(`input: ${path} (${(image.length / 1048576).toFixed(1)} MiB)\n`);

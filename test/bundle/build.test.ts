@@ -1,11 +1,13 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { BundleDir, buildBundle, verifyBundle, writeDirAtomic, type BundleInputs } from "../../toolchain/bundle/index.js";
 import { readSlots } from "../../toolchain/purgatory/index.js";
 import type { Target } from "../../toolchain/target/index.js";
+import { buildCpio } from "../../scripts/initramfs.js";
 import { expectGolden } from "../_golden.js";
 import { syntheticImage, syntheticInitrd, virtTarget } from "./_inputs.js";
 
@@ -85,10 +87,36 @@ describe("buildBundle", () => {
   });
 
   it("checks a staged kernel's header and size as loadKernelImage checks a raw Image", async () => {
-    const staged = (bytes: Uint8Array) => ({ size: bytes.length, sha256: new Uint8Array(32), head: bytes.subarray(0, 64) });
+    const staged = (bytes: Uint8Array) => ({ path: "/nonexistent", size: bytes.length, sha256: new Uint8Array(32), head: bytes.subarray(0, 64) });
     expect(await code(buildBundle({ ...inputs("reboot"), kernel: staged(syntheticInitrd()) }))).toBe("BAD_MAGIC");
     expect(await code(buildBundle({ ...inputs("reboot"), kernel: staged(syntheticImage(0x90000, 0x80000n)) }))).toBe("SIZE_MISMATCH");
     expect(await code(buildBundle({ ...inputs("reboot"), kernel: { ...staged(syntheticImage()), head: new Uint8Array(10) } }))).toBe("TRUNCATED");
+    // A staged Image shorter than its entry branch's target (code0: b +0x40, code1: b 0x20000).
+    const far = syntheticImage();
+    new DataView(far.buffer).setUint32(4, 0x14000000 | ((0x20000 - 4) / 4), true);
+    expect(await code(buildBundle({ ...inputs("reboot"), kernel: { ...staged(far), size: 0x10000 } }))).toBe("TRUNCATED");
+    expect(await code(buildBundle({ ...inputs("reboot"), kernel: staged(far) }))).toBe("ok");
+  });
+
+  it("checks the initrd, in memory or staged, refusing a truncated initramfs and noting an initrd image", async () => {
+    const cpio = buildCpio([{ path: "init", data: new Uint8Array(0x3000).fill(1), mode: 0o755 }]);
+    const gz = new Uint8Array(gzipSync(cpio));
+    expect((await buildBundle({ ...inputs("reboot"), initrd: gz })).warnings).toEqual([]);
+    await expect(buildBundle({ ...inputs("reboot"), initrd: gz.subarray(0, gz.length - 20) })).rejects.toThrow(
+      /the gzip member at 0x0 ends early: its deflate data runs on to the end of the initrd/,
+    );
+    expect((await buildBundle({ ...inputs("reboot") })).warnings).toEqual([
+      "initrd: no initramfs archive (byte 0x3 at 0x0): the kernel will keep the file as an initrd image",
+    ]);
+    const src = tmp();
+    writeFileSync(join(src, "initrd"), cpio.subarray(0, 0x1000));
+    const out = await BundleDir.open(join(tmp(), "b"));
+    try {
+      const initrd = out.copy("initrd.bin", join(src, "initrd"));
+      await expect(buildBundle({ ...inputs("reboot"), initrd })).rejects.toThrow(/cpio entry 1 "init" at 0x0 ends inside its data: it needs the data up to 0x3074 but the data ends at 0x1000 \(at offset 0x1000\)/);
+    } finally {
+      await out.discard();
+    }
   });
 
   it("passes --no-mmu and --no-crypto to the purgatory's flags slot, and records them", async () => {

@@ -15,6 +15,8 @@ export interface ImageSpec {
   imageSize?: bigint;
   flags?: bigint;
   efiStub?: boolean;
+  /** With efiStub: a PE header at 0x40 whose section table holds these (file offset, SizeOfRawData) pairs. */
+  peSections?: readonly (readonly [number, number])[];
 }
 
 /** flags for a little-endian 4 KiB-page kernel that may be placed anywhere. */
@@ -37,6 +39,16 @@ export function makeImage(spec: ImageSpec = {}): Uint8Array {
     magic: 0x644d5241,
     res5: spec.efiStub ? 0x40 : 0,
   }, out);
+  if (spec.efiStub && spec.peSections !== undefined) {
+    // COFF header (no optional header) and section table, as efi-header.S lays them out.
+    const w = new ByteWriter(24 + 40 * spec.peSections.length);
+    w.u32LE(0x00004550).u16LE(0xaa64).u16LE(spec.peSections.length).zeros(12).u16LE(0).u16LE(0x206);
+    spec.peSections.forEach(([offset, raw], i) => {
+      w.bytes(new TextEncoder().encode(i === 0 ? ".text\0\0\0" : ".data\0\0\0"));
+      w.u32LE(raw).u32LE(offset).u32LE(raw).u32LE(offset).zeros(16);
+    });
+    out.set(w.finish(), 0x40);
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
-import { checkImage, hasImageMagic, parseImageHeader } from "../../toolchain/image/header.js";
+import { IMAGE_HEAD_SIZE, checkImage, hasImageMagic, parseImageHeader } from "../../toolchain/image/header.js";
 import { FUZZ_RUNS, mutated, onlyInputError } from "./_fuzz.js";
 import { makeImage } from "./_make.js";
 
@@ -93,6 +93,33 @@ describe("checkImage applies the loading rules", () => {
     const head = makeImage({ fileSize: 0x3000, imageSize: 0x2000n }).subarray(0, 64);
     expect(() => checkImage(head, 4096, 0x3000)).toThrow(/Image is 0x3000 bytes but image_size is only 0x2000/);
     expect(checkImage(head, 4096, 0x2000).imageSize).toBe(0x2000n);
+  });
+
+  it("refuses an Image shorter than its PE section table says, naming where it ends and the length expected", () => {
+    const whole = makeImage({ fileSize: 0x3000, efiStub: true, peSections: [[0x1000, 0x1000], [0x2000, 0x1000]] });
+    expect(checkImage(whole).warnings).toEqual([]);
+    const cut = whole.subarray(0, 0x2800);
+    expect(() => checkImage(cut)).toThrow(
+      /the Image is 0x2800 bytes but its PE section table puts ".data" up to 0x3000, so it must be at least 0x3000 bytes \(at offset 0x2800\)\. The file is truncated/,
+    );
+    expect(code(() => checkImage(cut))).toBe("TRUNCATED");
+    // Only the start in memory (a staged file): the size given is what counts.
+    expect(() => checkImage(whole.subarray(0, IMAGE_HEAD_SIZE), 4096, 0x2fff)).toThrow(/at least 0x3000 bytes \(at offset 0x2fff\)/);
+    expect(checkImage(whole.subarray(0, IMAGE_HEAD_SIZE), 4096, 0x3000).imageSize).toBe(0x10000n);
+    // Longer than the sections (a signed kernel's certificate table follows them) is fine.
+    expect(code(() => checkImage(makeImage({ fileSize: 0x3000, efiStub: true, peSections: [[0x1000, 0x1800]] })))).toBe("ok");
+  });
+
+  it("refuses an Image that ends before the target of its entry branch", () => {
+    const img = makeImage({ fileSize: 0x2000 });
+    new DataView(img.buffer).setUint32(4, 0x14000000 | ((0x1800 - 4) / 4), true); // code1: b 0x1800
+    expect(code(() => checkImage(img))).toBe("ok");
+    expect(() => checkImage(img.subarray(0, 0x1000))).toThrow(
+      /the Image is 0x1000 bytes but its entry branch at 0x4 jumps to 0x1800, so it must be at least 0x1804 bytes \(at offset 0x1000\)/,
+    );
+    // A backward branch bounds nothing.
+    new DataView(img.buffer).setUint32(4, 0x17ffffff, true);
+    expect(code(() => checkImage(img.subarray(0, 0x100)))).toBe("ok");
   });
 
   it("throws only InputError on mutated and random headers", () => {

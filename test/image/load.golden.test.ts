@@ -6,6 +6,7 @@ import { expectGolden } from "../_golden.js";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { imageInfo, renderImageInfo } from "../../toolchain/cli/image.js";
 import { loadKernelImage } from "../../toolchain/image/index.js";
+import { loadAssets } from "../../scripts/assets.js";
 import { makeImage, makeUImage, makeUki, makeVmlinux, makeZboot, withSize } from "./_make.js";
 
 /**
@@ -13,8 +14,9 @@ import { makeImage, makeUImage, makeUki, makeVmlinux, makeZboot, withSize } from
  * kernel file (`input.bin`) and the expected `purgatory image info` text
  * (`expected.txt`), or the expected error. A missing or different golden
  * fails. To rebuild the inputs (with the host's gzip, zstd, xz, lz4, lzma and
- * bzip2, compressing the way the kernel's Makefiles do) and the expected
- * dumps, a person runs:
+ * bzip2, compressing the way the kernel's Makefiles do; xz >= 5.4 for
+ * `--arm64`, as scripts/xz_wrap.sh uses since Linux 6.12) and the expected
+ * dumps, a person runs (the debian-cut-* cases need `npm run provision`):
  *
  *   UPDATE_GOLDENS=1 npx vitest run --config test/vitest.config.ts test/image/load.golden.test.ts
  */
@@ -32,6 +34,8 @@ const xzkern = (b: Uint8Array, bcj: string[] = []): Uint8Array =>
   withSize(pipe("xz", ["--check=crc32", ...bcj, "--lzma2=dict=32MiB"], b), b.length);
 
 const image = (): Uint8Array => makeImage({ fileSize: 0x2000 });
+/** The first 256 KiB of the provisioned Debian arm64 Image: real code for the ARM64 BCJ filter, but cut short. */
+const debianCut = (): Uint8Array => new Uint8Array(readFileSync(loadAssets().kernel.image.path).subarray(0, 0x40000));
 /** Makefile.zboot pads the Image to image_size before compressing it (vmlinux.bin). */
 const padded = (): Uint8Array => {
   const out = new Uint8Array(0x10000);
@@ -55,6 +59,11 @@ const CASES: Case[] = [
   { name: "zboot-gzip", build: () => makeZboot(gzip(padded()), "gzip") },
   { name: "zboot-zstd", build: () => makeZboot(zstd22(padded()), "zstd", { appendedSize: 0x10000 }) },
   { name: "zboot-xzkern", build: () => makeZboot(pipe("xz", ["--check=crc32", "--lzma2=dict=32MiB"], padded()), "xzkern", { appendedSize: 0x10000 }) },
+  { name: "image-xz-arm64-bcj", build: () => xzkern(image(), ["--arm64"]) },
+  {
+    name: "zboot-xzkern-arm64-bcj",
+    build: () => makeZboot(pipe("xz", ["--check=crc32", "--arm64", "--lzma2=dict=32MiB"], padded()), "xzkern", { appendedSize: 0x10000 }),
+  },
   { name: "uimage-none", build: () => makeUImage(image()) },
   { name: "uimage-gzip", build: () => makeUImage(gzip(image()), { comp: 1 }) },
   { name: "uimage-zstd", build: () => makeUImage(zstd22(image()), { comp: 6 }) },
@@ -62,7 +71,13 @@ const CASES: Case[] = [
   { name: "vmlinux", build: () => makeVmlinux(image(), { gapStart: 0x1000, gapEnd: 0x1800 }) },
   { name: "uki-zboot", build: () => makeUki(makeZboot(gzip(padded()), "gzip"), { cmdline: "console=ttyAMA0", initrd: new Uint8Array(100) }) },
   // Refused, each with its own message.
-  { name: "image-xz-arm64-bcj", build: () => xzkern(image(), ["--arm64"]) },
+  // A real Image's start through the ARM64 BCJ filter (xz.test.ts checks it against `xz -d`); refused as truncated.
+  { name: "debian-cut-xz-arm64", build: () => xzkern(debianCut(), ["--arm64"]) },
+  {
+    name: "debian-cut-zboot-xz-arm64",
+    build: () => makeZboot(pipe("xz", ["--check=crc32", "--arm64", "--lzma2=dict=32MiB"], debianCut()), "xzkern", { appendedSize: 0x40000 }),
+  },
+  { name: "image-xz-x86-bcj", build: () => xzkern(image(), ["--x86"]) },
   { name: "image-lz4", build: () => withSize(pipe("lz4", ["-l", "-9", "-q"], image()), 0x2000) },
   { name: "image-lzma", build: () => withSize(pipe("lzma", ["-9"], image()), 0x2000) },
   { name: "image-bz2", build: () => pipe("bzip2", ["-9"], image()) },

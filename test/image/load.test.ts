@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -158,6 +159,19 @@ describe("loadKernelImage on the provisioned Debian kernel", () => {
     expect(k.imageSize).toBeLessThan(256n << 20n);
   });
 
+  it.skipIf(!present)(`refuses the real Image cut to 100 KB, with the length its PE section table gives (${why})`, async () => {
+    const { kernel } = loadAssets(cache);
+    const image = new Uint8Array(readFileSync(kernel.image.path));
+    const e = await failure(loadKernelImage(image.subarray(0, 100_000)));
+    expect([e.code, e.where]).toEqual(["TRUNCATED", 100_000]);
+    expect(e.message).toMatch(/the Image is 0x186a0 bytes but its PE section table puts "\.data" up to 0x[0-9a-f]+, so it must be at least/);
+    // The same cut with the PE header blanked: the entry branch still gives it away.
+    const noStub = image.slice(0, 100_000);
+    noStub[0] = 0;
+    noStub.fill(0, 0x40, 0x200);
+    expect((await failure(loadKernelImage(noStub))).message).toMatch(/its entry branch at 0x4 jumps to 0x[0-9a-f]+/);
+  });
+
   it.skipIf(!present)(`loads the real Image as Image.gz and inside gzip zboot (${why})`, async () => {
     const { kernel } = loadAssets(cache);
     const image = new Uint8Array(readFileSync(kernel.image.path));
@@ -172,4 +186,20 @@ describe("loadKernelImage on the provisioned Debian kernel", () => {
     expect(z.formatChain).toEqual(["zboot", "gzip", "Image"]);
     expect(sha(z.bytes)).toBe(sha(padded)); // (toEqual on 30 MB arrays takes minutes)
   });
+
+  it.skipIf(!present)(`loads the real Image as Image.xz with the ARM64 BCJ filter and inside xz zboot, as Linux 6.12+ builds them (${why})`, async () => {
+    const { kernel } = loadAssets(cache);
+    const image = new Uint8Array(readFileSync(kernel.image.path));
+    // scripts/xz_wrap.sh for arm64 with XZ Utils >= 5.4 (a faster preset than its default, same format).
+    const xz = (b: Uint8Array): Uint8Array =>
+      new Uint8Array(execFileSync("xz", ["--check=crc32", "--arm64", "--lzma2=preset=0,dict=32MiB"], { input: b, maxBuffer: 1 << 27 }));
+    const k = await loadKernelImage(xz(image), { pageSize: 4096 });
+    expect([k.formatChain, k.layers[0]?.fields["filters"]]).toEqual([["xz", "Image"], "ARM64 BCJ+LZMA2"]);
+    expect(sha(k.bytes)).toBe(kernel.image.sha256);
+    const padded = new Uint8Array(Number(k.imageSize));
+    padded.set(image);
+    const z = await loadKernelImage(makeZboot(xz(padded), "xzkern", { appendedSize: padded.length }));
+    expect(z.formatChain).toEqual(["zboot", "xz", "Image"]);
+    expect(sha(z.bytes)).toBe(sha(padded));
+  }, 180_000);
 });

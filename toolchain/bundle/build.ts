@@ -6,6 +6,7 @@ import { InputError, hex } from "../bytes/index.js";
 import { buildElfcorehdr } from "../target/index.js";
 import { parseFdt, serializeFdt, type AddrSize } from "../fdt/index.js";
 import { checkImage, loadKernelImage, type KernelImage } from "../image/index.js";
+import { checkInitrd, withFileSource, type InitrdCheck } from "../initrd/index.js";
 import { checkLoad, planLayout, type Mode, type Plan, type Role } from "../layout/index.js";
 import { formatConsole, patch, purgatoryBlob, type Console, type Policy } from "../purgatory/index.js";
 import type { Target } from "../target/index.js";
@@ -32,7 +33,7 @@ export interface BundleInputs {
   /**
    * The kernel file as shipped (any format `loadKernelImage` reads), or a raw
    * Image already copied into the bundle directory (`BundleDir.copy`, keeping
-   * at least its 64-byte header).
+   * its first IMAGE_HEAD_SIZE bytes, which `checkImage` reads).
    */
   readonly kernel: Uint8Array | StagedFile;
   /** The initrd's bytes, or a copy already in the bundle directory (`BundleDir.copy`). */
@@ -72,7 +73,8 @@ export const SEGMENT_FILE: Readonly<Record<Role, string>> = {
 };
 
 /**
- * Builds every segment of one kexec_load: unwraps the kernel, builds the
+ * Builds every segment of one kexec_load: unwraps the kernel, checks that the
+ * initrd is whole (`checkInitrd`), builds the
  * elfcorehdr (crash), edits /chosen, places the segments, and patches the
  * purgatory with each segment's digest, the kernel entry and the DTB address.
  * Pure: the same inputs (and seed) give the same bytes.
@@ -81,6 +83,10 @@ export const SEGMENT_FILE: Readonly<Record<Role, string>> = {
  */
 export async function buildBundle(o: BundleInputs): Promise<Bundle> {
   const { mode, target } = o;
+  // The initrd check inflates a gzip initramfs on node:zlib's worker thread:
+  // started first, it overlaps the kernel, purgatory and DTB work below.
+  const initrdCheck = o.initrd === null ? null : o.initrd instanceof Uint8Array ? checkInitrd(o.initrd) : withFileSource(o.initrd.path, checkInitrd);
+  initrdCheck?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
   const kernel = await kernelOf(o.kernel, target.pageSize);
   const dtbIn = o.dtb ?? target.dtb;
   if (dtbIn === null) {
@@ -153,6 +159,8 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
   data.set("purgatory", purgatory);
   digests.set("purgatory", sha(purgatory));
 
+  const initrdNotes = initrdCheck === null ? [] : (await initrdCheck as InitrdCheck).notes.map((n) => `initrd: ${n}`);
+
   // Re-check the finished load with the layout's independent checker.
   const violations = checkLoad(plan, target);
   if (violations.length > 0) {
@@ -205,7 +213,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
     tools: { purgatory: TOOL_VERSION, assembler: purg.assembler },
   };
   files.set("manifest.json", new TextEncoder().encode(serializeManifest(manifest)));
-  return { files, manifest, plan, warnings: kernel.warnings };
+  return { files, manifest, plan, warnings: [...kernel.warnings, ...initrdNotes] };
 }
 
 /** The kernel as a bundle needs it: `bytes` is null for a staged one, which must be a raw Image. */

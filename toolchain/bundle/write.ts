@@ -6,6 +6,8 @@ import { InputError } from "../bytes/index.js";
 
 /** A segment copied into the bundle directory rather than held in memory: its size in bytes, SHA-256 and first bytes. */
 export interface StagedFile {
+  /** The copy in the staging directory, readable until the bundle is committed or discarded. */
+  readonly path: string;
   readonly size: number;
   readonly sha256: Uint8Array;
   /** The first `keep` bytes copied (fewer if the file is shorter), for a header check. */
@@ -64,7 +66,8 @@ export class BundleDir {
       throw readFailed(e);
     }
     try {
-      const dst = openSync(join(this.tmp, name), "wx");
+      const path = join(this.tmp, name);
+      const dst = openSync(path, "wx");
       try {
         const hash = createHash("sha256");
         const chunk = Buffer.allocUnsafeSlow(CHUNK);
@@ -83,7 +86,7 @@ export class BundleDir {
           for (let done = 0; done < n; ) done += writeSync(dst, chunk, done, n - done);
           size += n;
         }
-        return { size, sha256: new Uint8Array(hash.digest()), head: head.subarray(0, Math.min(size, keep)) };
+        return { path, size, sha256: new Uint8Array(hash.digest()), head: head.subarray(0, Math.min(size, keep)) };
       } finally {
         closeSync(dst);
       }

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Argv, CommandModule } from "yargs";
 import { InputError } from "../bytes/index.js";
 import { BundleDir, SEGMENT_FILE, buildBundle, composeCommandLine, describeBundle, type StagedFile } from "../bundle/index.js";
-import { ARM64_IMAGE_HEADER_SIZE, hasImageMagic } from "../image/index.js";
+import { ARM64_IMAGE_HEADER_SIZE, IMAGE_HEAD_SIZE, hasImageMagic } from "../image/index.js";
 import { parseConsole, type Policy } from "../purgatory/index.js";
 import { parseTarget } from "../target/index.js";
 import { readHead, readInput } from "./_files.js";
@@ -39,7 +39,8 @@ const command: CommandModule<object, Args> = {
       .usage(
         "$0 bundle --mode crash|reboot --kernel K [--initrd I] [--dtb D] --target T.json\n" +
           "          [--append S | --command-line S | --reuse-cmdline] [--seed HEX] -o DIR\n\n" +
-          "Unwraps the kernel (Image, Image.gz/.zst/.xz, EFI zboot, vmlinux, uImage), builds the\n" +
+          "Unwraps the kernel (Image, Image.gz/.zst/.xz, EFI zboot, vmlinux, uImage), refuses a\n" +
+          "truncated kernel or initramfs (cpio, gzip, zstd, xz, concatenated), builds the\n" +
           "elfcorehdr (crash), edits /chosen (bootargs, initrd, elfcorehdr, usable-memory-range,\n" +
           "kaslr-seed, rng-seed), places the segments where the target's kernel accepts them, and\n" +
           "patches the purgatory with each segment's SHA-256, the kernel entry and the DTB address.\n" +
@@ -98,7 +99,7 @@ const command: CommandModule<object, Args> = {
           }
         };
         const rawImage = argv.kernel !== "-" && hasImageMagic(readHead(argv.kernel, ARM64_IMAGE_HEADER_SIZE));
-        const kernel = rawImage ? stage(SEGMENT_FILE.kernel, argv.kernel, ARM64_IMAGE_HEADER_SIZE) : readInput(argv.kernel);
+        const kernel = rawImage ? stage(SEGMENT_FILE.kernel, argv.kernel, IMAGE_HEAD_SIZE) : readInput(argv.kernel);
         const initrd = argv.initrd === undefined ? null : argv.initrd === "-" ? readInput("-") : stage(SEGMENT_FILE.initrd, argv.initrd);
         const dtb = argv.dtb === undefined ? null : readInput(argv.dtb);
         const b = await buildBundle({

@@ -1,4 +1,5 @@
 import { InputError, decodeLayout, defineLayout, hex } from "../bytes/index.js";
+import { readPeHeader } from "./pe.js";
 
 /**
  * The arm64 Image header: 64 bytes at the start of every raw `Image`, all
@@ -9,6 +10,12 @@ import { InputError, decodeLayout, defineLayout, hex } from "../bytes/index.js";
 /** "ARM\x64" read as a little-endian u32 (ARM64_IMAGE_MAGIC). */
 export const ARM64_IMAGE_MAGIC = 0x644d5241;
 export const ARM64_IMAGE_HEADER_SIZE = 64;
+/**
+ * How much of an Image's start `checkImage` needs when it does not get the
+ * whole file: the 64-byte header and, with the EFI stub, the PE/COFF headers
+ * and section table, which arch/arm64/kernel/efi-header.S puts right after it.
+ */
+export const IMAGE_HEAD_SIZE = 4096;
 
 /** flags bit 0: kernel endianness, 1 = big-endian (ARM64_IMAGE_FLAG_BE). */
 const FLAG_BE = 1n;
@@ -116,9 +123,10 @@ export interface CheckedImage {
  * Parses the header and applies the loading rules: refuses a big-endian kernel
  * and, when `pageSize` is given, a kernel built for another page size; takes a
  * pre-3.17 header (image_size 0) as kexec-tools does, with a warning.
- * Sizes are in bytes; `size` is the whole Image's, when `bytes` holds only its
- * start (a file streamed elsewhere).
- * @throws InputError `BAD_MAGIC`, `TRUNCATED`, `UNSUPPORTED_BIG_ENDIAN`, `PAGE_SIZE_CONFLICT` or `SIZE_MISMATCH`.
+ * Refuses a truncated Image (see `checkLength`). Sizes are in bytes; `size`
+ * is the whole Image's, when `bytes` holds only its start (at least
+ * IMAGE_HEAD_SIZE bytes of it; a file streamed elsewhere).
+ * @throws InputError `BAD_MAGIC`, `TRUNCATED`, `UNSUPPORTED_BIG_ENDIAN`, `PAGE_SIZE_CONFLICT`, `SIZE_MISMATCH` or `BAD_PE`.
  */
 export function checkImage(bytes: Uint8Array, pageSize?: number, size: number = bytes.length): CheckedImage {
   const header = parseImageHeader(bytes);
@@ -150,6 +158,7 @@ export function checkImage(bytes: Uint8Array, pageSize?: number, size: number = 
       "image_size is 0 (a kernel older than v3.17): assuming text_offset 0x80000 and image_size 16 MiB, as kexec-tools does",
     );
   }
+  checkLength(bytes, header, size);
   if (BigInt(size) > imageSize) {
     throw new InputError(
       "SIZE_MISMATCH",
@@ -159,4 +168,47 @@ export function checkImage(bytes: Uint8Array, pageSize?: number, size: number = 
     );
   }
   return { header, textOffset, imageSize, warnings };
+}
+
+/** `b imm26` (A64 unconditional branch): bits 31-26 are 0b000101. */
+const isBranch = (insn: number): boolean => insn >>> 26 === 0x05;
+
+/**
+ * A truncated Image passes every header check and dies at boot, so its length
+ * is checked against what the Image itself says it must hold, two ways:
+ *
+ * - With the EFI stub, the PE/COFF section table (arch/arm64/kernel/efi-header.S)
+ *   places .text and .data in the file: the file must reach the end of the
+ *   last section's raw data (a signed kernel has its certificate table after that).
+ * - Every Image starts by branching to its entry code (code0 or code1 is
+ *   `b primary_entry`, arch/arm64/kernel/head.S; `b stext` before v5.x), which
+ *   lives in .init.text, past all of .text; the branch target must lie in the file.
+ *
+ * Both are lower bounds taken from the file itself, so they never refuse a
+ * whole kernel. image_size is no such bound: it adds BSS, which a kernel with
+ * a large static buffer (a 32 MiB __log_buf) can make bigger than the file.
+ */
+function checkLength(bytes: Uint8Array, header: ImageHeader, size: number): void {
+  const refuse = (need: number, why: string): never => {
+    throw new InputError(
+      "TRUNCATED",
+      `Cannot load the kernel: the Image is ${hex(size)} bytes but ${why}, so it must be at least ${hex(need)} bytes`,
+      size,
+      "The file is truncated; copy or extract the kernel again",
+    );
+  };
+  if (header.efiStub && bytes.length >= header.res5 + 4 && new DataView(bytes.buffer, bytes.byteOffset + header.res5, 4).getUint32(0, true) === 0x00004550) {
+    const pe = readPeHeader(bytes, header.res5, Number.MAX_SAFE_INTEGER);
+    const last = pe.sections.reduce<{ name: string; end: number } | undefined>((m, s) => {
+      const end = s.offset + s.rawSize;
+      return m === undefined || end > m.end ? { name: s.name, end } : m;
+    }, undefined);
+    if (last !== undefined && size < last.end) refuse(last.end, `its PE section table puts ${JSON.stringify(last.name)} up to ${hex(last.end)}`);
+  }
+  for (const [at, insn] of [[0, header.code0], [4, header.code1]] as const) {
+    if (!isBranch(insn)) continue;
+    const imm = ((insn & 0x03ffffff) << 6) >> 6; // sign-extend imm26
+    const target = at + imm * 4;
+    if (target >= 0 && size < target + 4) refuse(target + 4, `its entry branch at ${hex(at)} jumps to ${hex(target)}`);
+  }
 }

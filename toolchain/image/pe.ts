@@ -27,6 +27,8 @@ export interface PeSection {
   /** File offset and size (bytes) of the section's data, VirtualSize when it is the smaller. */
   readonly offset: number;
   readonly size: number;
+  /** SizeOfRawData: bytes the section occupies in the file from `offset`. */
+  readonly rawSize: number;
 }
 
 export interface PeHeader {
@@ -36,9 +38,11 @@ export interface PeHeader {
 
 /**
  * Reads the COFF header at `peOffset` (e_lfanew) and the section table.
+ * `fileSize` is the whole file's length in bytes when `bytes` holds only its
+ * start (the headers); every section's data must lie inside it.
  * @throws InputError `BAD_PE` (no "PE\0\0" signature, a section outside the file) or `TRUNCATED`.
  */
-export function readPeHeader(bytes: Uint8Array, peOffset: number): PeHeader {
+export function readPeHeader(bytes: Uint8Array, peOffset: number, fileSize: number = bytes.length): PeHeader {
   const r = new ByteReader(bytes, "PE header", peOffset);
   const sig = r.u32LE("signature");
   if (sig !== 0x00004550) {
@@ -67,15 +71,15 @@ export function readPeHeader(bytes: Uint8Array, peOffset: number): PeHeader {
     const offset = t.u32LE("pointer to raw data");
     t.bytesN(16, "relocations, line numbers and characteristics");
     const size = virtualSize !== 0 && virtualSize < rawSize ? virtualSize : rawSize;
-    if (offset + size > bytes.length) {
+    if (offset + size > fileSize) {
       throw new InputError(
         "BAD_PE",
-        `Cannot read PE section ${JSON.stringify(name)}: data ${hex(offset)}+${hex(size)} lies past the end of the ${hex(bytes.length)}-byte file`,
+        `Cannot read PE section ${JSON.stringify(name)}: data ${hex(offset)}+${hex(size)} lies past the end of the ${hex(fileSize)}-byte file`,
         at,
         "The file is truncated or corrupt",
       );
     }
-    sections.push({ name, offset, size });
+    sections.push({ name, offset, size, rawSize });
   }
   return { machine, sections };
 }
