@@ -13,7 +13,7 @@ import { buildBundle, describeBundle, verifyBundle, writeDirAtomic } from "../to
 import { bootBundle, dumpVirtDtb, readBundle, virtTarget } from "../toolchain/qemu/index.js";
 import { serializeTarget } from "../toolchain/target/index.js";
 import { loadAssets } from "./assets.js";
-import { busyboxInitramfs } from "./initramfs.js";
+import { busyboxInitramfs } from "../toolchain/initramfs/index.js";
 
 const INIT = `#!/bin/sh
 mount -t proc proc /proc
