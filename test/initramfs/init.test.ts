@@ -83,6 +83,27 @@ describe("capture-init.sh", () => {
     expect(withInit("dir=; write_status failure reboot; echo $?").stdout).toBe("1\n");
   });
 
+  it("write_status reserves room in the running status, and writes over it when no second copy fits (a disk the collector filled)", () => {
+    const dir = join(work, "full");
+    mkdirSync(dir);
+    const vars = `dir=${dir}; dump_to=/dev/vda; fs_type=ext4; directory=/var/crash; stamp=s; core_collector=makedumpfile`;
+    expect(withInit(`${vars}; write_status running ""`).status).toBe(0);
+    const running = readFileSync(join(dir, "status.json"), "utf8");
+    expect(running.length).toBeGreaterThan(32768);
+    expect(JSON.parse(running)).toMatchObject({ result: "running", action: null });
+    // The temporary file cannot be written (here: a directory is in its way).
+    mkdirSync(join(dir, "status.json.tmp"));
+    const r = withInit(`${vars}; failed_step=collector; write_status failure reboot; echo status=$?`);
+    expect(r.stdout).toBe("status=0\n");
+    const final = readFileSync(join(dir, "status.json"), "utf8");
+    expect(JSON.parse(final)).toMatchObject({ result: "failure", failedStep: "collector", action: "reboot" });
+    expect(final.length).toBeLessThan(4096);
+    // Writes that fail part-way (here: a status of over 4 KiB against a file size limit of 2 blocks) are noticed, not taken for a status.
+    rmSync(join(dir, "status.json.tmp"), { recursive: true });
+    const limited = withInit(`${vars}; collector_messages=$(printf '%4096s' x); trap '' XFSZ; ulimit -f 2; write_status failure reboot; echo status=$?`);
+    expect(limited.stdout).toBe("status=1\n");
+  });
+
   it("tail_of keeps the last lines of a log, a progress bar's CR-separated updates as lines", () => {
     writeFileSync(join(work, "log"), `${Array.from({ length: 50 }, (_, i) => `line ${i}`).join("\n")}\nCopying data : [ 10.0 %] \rCopying data : [100.0 %] \n\n`);
     const lines = withInit(`tail_of ${join(work, "log")}`).stdout.replace(/\n$/, "").split("\n");

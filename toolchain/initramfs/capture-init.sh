@@ -49,33 +49,52 @@ jnum() {
 	esac
 }
 
-# Writes DIR/status.json (through a temporary file and a rename) with result
-# $1 from what the capture knows so far, and syncs it to the disk.
+# Prints status.json with result $1 and action $2 from what the capture
+# knows so far.
+status_json() {
+	printf '{\n'
+	printf '  "format": "purgatory-capture-status/1",\n'
+	printf '  "result": %s,\n' "$(jstr "$1")"
+	printf '  "failedStep": %s,\n' "$(jopt "$failed_step")"
+	printf '  "message": %s,\n' "$(jopt "$message")"
+	printf '  "dumpTo": %s,\n' "$(jstr "$dump_to")"
+	printf '  "device": %s,\n' "$(jopt "$dev")"
+	printf '  "fsType": %s,\n' "$(jstr "$fs_type")"
+	printf '  "directory": %s,\n' "$(jstr "$directory/$stamp")"
+	printf '  "captureKernel": %s,\n' "$(jstr "$(uname -r)")"
+	printf '  "bootId": %s,\n' "$(jopt "$boot_id")"
+	printf '  "vmcoreBytes": %s,\n' "$(jnum "$vmcore_bytes")"
+	printf '  "dmesg": {"file": %s, "exitStatus": %s, "bytes": %s, "seconds": %s, "messages": %s},\n' \
+		"$(jopt "$dmesg_file")" "$(jnum "$dmesg_status")" "$(jnum "$dmesg_bytes")" "$(jnum "$dmesg_seconds")" "$(jopt "$dmesg_messages")"
+	printf '  "collector": {"command": %s, "file": %s, "exitStatus": %s, "bytes": %s, "seconds": %s, "messages": %s},\n' \
+		"$(jstr "$core_collector")" "$(jopt "$collector_file")" "$(jnum "$collector_status")" "$(jnum "$collector_bytes")" \
+		"$(jnum "$collector_seconds")" "$(jopt "$collector_messages")"
+	printf '  "uptime": {"init": %s, "deviceReady": %s, "mounted": %s, "saved": %s},\n' \
+		"$(jnum "$t_init")" "$(jnum "$t_device")" "$(jnum "$t_mounted")" "$(jnum "$t_saved")"
+	printf '  "action": %s\n' "$(jopt "$2")"
+	printf '}\n'
+}
+
+# Writes text $2 to file $1 in one go; true only when all of it is there
+# (a full disk fails a write part-way, and a lost line can leave valid JSON).
+put() { printf '%s\n' "$2" >"$1" && [ "$(size_of "$1")" = "$(printf '%s\n' "$2" | wc -c)" ]; }
+
+# Writes DIR/status.json with result $1 and action $2 through a temporary
+# file and a rename, and syncs it to the disk. A disk the collector filled
+# (ENOSPC) has no room for a second copy: then it writes over status.json,
+# whose blocks the truncation frees; the "running" status reserves them by
+# ending in STATUS_RESERVE spaces (JSON allows trailing white space).
+STATUS_RESERVE=32768
 write_status() {
 	[ -n "$dir" ] && [ -d "$dir" ] || return 1
-	{
-		printf '{\n'
-		printf '  "format": "purgatory-capture-status/1",\n'
-		printf '  "result": %s,\n' "$(jstr "$1")"
-		printf '  "failedStep": %s,\n' "$(jopt "$failed_step")"
-		printf '  "message": %s,\n' "$(jopt "$message")"
-		printf '  "dumpTo": %s,\n' "$(jstr "$dump_to")"
-		printf '  "device": %s,\n' "$(jopt "$dev")"
-		printf '  "fsType": %s,\n' "$(jstr "$fs_type")"
-		printf '  "directory": %s,\n' "$(jstr "$directory/$stamp")"
-		printf '  "captureKernel": %s,\n' "$(jstr "$(uname -r)")"
-		printf '  "bootId": %s,\n' "$(jopt "$boot_id")"
-		printf '  "vmcoreBytes": %s,\n' "$(jnum "$vmcore_bytes")"
-		printf '  "dmesg": {"file": %s, "exitStatus": %s, "bytes": %s, "seconds": %s, "messages": %s},\n' \
-			"$(jopt "$dmesg_file")" "$(jnum "$dmesg_status")" "$(jnum "$dmesg_bytes")" "$(jnum "$dmesg_seconds")" "$(jopt "$dmesg_messages")"
-		printf '  "collector": {"command": %s, "file": %s, "exitStatus": %s, "bytes": %s, "seconds": %s, "messages": %s},\n' \
-			"$(jstr "$core_collector")" "$(jopt "$collector_file")" "$(jnum "$collector_status")" "$(jnum "$collector_bytes")" \
-			"$(jnum "$collector_seconds")" "$(jopt "$collector_messages")"
-		printf '  "uptime": {"init": %s, "deviceReady": %s, "mounted": %s, "saved": %s},\n' \
-			"$(jnum "$t_init")" "$(jnum "$t_device")" "$(jnum "$t_mounted")" "$(jnum "$t_saved")"
-		printf '  "action": %s\n' "$(jopt "$2")"
-		printf '}\n'
-	} >"$dir/status.json.tmp" && mv -f "$dir/status.json.tmp" "$dir/status.json" && sync
+	text=$(status_json "$1" "$2")
+	[ "$1" != running ] || text="$text$(printf "%${STATUS_RESERVE}s" "")"
+	if put "$dir/status.json.tmp" "$text" && mv -f "$dir/status.json.tmp" "$dir/status.json"; then
+		sync
+		return 0
+	fi
+	rm -f "$dir/status.json.tmp"
+	put "$dir/status.json" "$(status_json "$1" "$2")" && sync
 }
 
 # The last lines of log $1 (progress bars end in CR: each becomes a line),

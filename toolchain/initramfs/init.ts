@@ -31,5 +31,5 @@ export function captureInitPath(): string {
 /** Every busybox applet /init runs (its `#!` shell included); the builder checks busybox has each one. */
 export const INIT_APPLETS = [
   "awk", "cat", "cttyhack", "date", "findfs", "grep", "halt", "head", "insmod", "ls", "mkdir", "mount", "mv",
-  "poweroff", "reboot", "sed", "setsid", "sh", "sleep", "stat", "sync", "tail", "tr", "umount", "uname", "usleep",
+  "poweroff", "reboot", "rm", "sed", "setsid", "sh", "sleep", "stat", "sync", "tail", "tr", "umount", "uname", "usleep", "wc",
 ] as const;
