@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadAssets } from "../../scripts/assets.js";
-import { InputError } from "../../toolchain/bytes/index.js";
+import { codeOf as code } from "../_thrown.js";
 import { DT_NULL, ELF64_DYN, PT_DYNAMIC, PT_INTERP, PT_LOAD, readDynamic, readElf } from "../../toolchain/elf/index.js";
 import { dynamicElf } from "./_tiny.js";
 
@@ -30,15 +30,6 @@ function readelf(bytes: Uint8Array): { interpreter: string | null; needed: strin
 const ours = (b: Uint8Array) => {
   const r = readDynamic(b);
   return { interpreter: r.interpreter, needed: [...r.needed], soname: r.soname, rpath: [...r.rpath], runpath: [...r.runpath] };
-};
-const code = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return (e as InputError).code;
-  }
-  return "accepted";
 };
 
 describe("readDynamic", () => {

@@ -3,19 +3,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadAssets } from "../../scripts/assets.js";
-import { InputError } from "../../toolchain/bytes/index.js";
+import { codeOf as code } from "../_thrown.js";
 import { ELF64_SHDR, SHN_XINDEX, findSection, readSections } from "../../toolchain/elf/index.js";
 import { dynamicElf, moduleElf } from "./_tiny.js";
 
-const code = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return (e as InputError).code;
-  }
-  return "accepted";
-};
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 const shoff = (b: Uint8Array) => Number(view(b).getBigUint64(40, true));
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadAssets } from "../../scripts/assets.js";
-import { InputError } from "../../toolchain/bytes/index.js";
+import { thrownAsync as error } from "../_thrown.js";
 import { DEFAULT_CONFIG, INIT_APPLETS, buildCaptureInitramfs, captureInit, fsRoot, resolveClosure, type CaptureInitramfsOptions } from "../../toolchain/initramfs/index.js";
 import { dynamicElf, moduleElf } from "../elf/_tiny.js";
 import { fakeRoot, type Node } from "./_fake-root.js";
@@ -60,15 +60,6 @@ function tree(root: string, rel = ""): string[] {
     return [`${p} ${(st.mode & 0o7777).toString(8)}`];
   });
 }
-const error = async (f: () => Promise<unknown>): Promise<InputError> => {
-  try {
-    await f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return e as InputError;
-  }
-  return expect.fail("accepted");
-};
 
 describe("buildCaptureInitramfs", () => {
   it("holds /init, its configuration, busybox with every applet, makedumpfile with its interpreter and libraries (symlinks kept), and the modules decompressed", async () => {

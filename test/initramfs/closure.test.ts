@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { InputError } from "../../toolchain/bytes/index.js";
+import { thrown as error } from "../_thrown.js";
 import { fsRoot, resolveClosure } from "../../toolchain/initramfs/index.js";
 import { dynamicElf } from "../elf/_tiny.js";
 import { fakeRoot, type Node } from "./_fake-root.js";
@@ -22,15 +22,6 @@ const base: Record<string, Node> = {
   "/lib": { link: "usr/lib" },
 };
 
-const error = (f: () => unknown): InputError => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return e as InputError;
-  }
-  return expect.fail("accepted");
-};
 
 describe("resolveClosure", () => {
   it("finds the interpreter and every DT_NEEDED as glibc would: RUNPATH with $ORIGIN, ld.so.conf includes, then the multiarch directories, keeping each symlink", () => {

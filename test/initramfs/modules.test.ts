@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadAssets } from "../../scripts/assets.js";
-import { InputError } from "../../toolchain/bytes/index.js";
+import { thrownAsync as error } from "../_thrown.js";
 import { fsRoot, moduleName, parseModinfo, parseModulesDep, parseSoftdep, resolveModules } from "../../toolchain/initramfs/index.js";
 import { moduleElf } from "../elf/_tiny.js";
 import { fakeRoot, type Node } from "./_fake-root.js";
@@ -31,15 +31,6 @@ const modules: Record<string, Node> = {
   [`${D}/modules.builtin`]: "kernel/fs/ext4/ext4.ko\nkernel/fs/jbd2/jbd2.ko\n",
 };
 
-const error = async (f: () => Promise<unknown>): Promise<InputError> => {
-  try {
-    await f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return e as InputError;
-  }
-  return expect.fail("accepted");
-};
 
 describe("moduleName, parseModulesDep, parseModinfo, parseSoftdep", () => {
   it("name a module the way the kernel does, with - as _ and without the compression suffix", () => {

@@ -1,6 +1,6 @@
 import { InputError, decodeLayout, hex, toNumber } from "../bytes/index.js";
 import { DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DT_SONAME, DT_STRSZ, DT_STRTAB, ELF64_DYN, PT_DYNAMIC, PT_INTERP, PT_LOAD } from "./layout.js";
-import { readElf } from "./read.js";
+import { latin1, readElf } from "./read.js";
 import type { ElfHeader, ProgramHeader } from "./read.js";
 
 /**
@@ -103,10 +103,4 @@ function stringTable(bytes: Uint8Array, phdrs: readonly ProgramHeader[], addr: b
     throw new InputError("TRUNCATED", `Cannot read the dynamic string table: ${n} bytes at ${hex(at)} run past the end of the file`, at, "The file is cut short; copy it again.");
   }
   return bytes.subarray(at, at + n);
-}
-
-function latin1(b: Uint8Array): string {
-  let s = "";
-  for (const c of b) s += String.fromCharCode(c);
-  return s;
 }

@@ -1,7 +1,7 @@
 import { InputError, decodeLayout, hex, toNumber } from "../bytes/index.js";
 import type { Record_ } from "../bytes/index.js";
 import { ELF64_SHDR, SHN_LORESERVE, SHN_XINDEX, SHT_NOBITS } from "./layout.js";
-import { parseElfHeader } from "./read.js";
+import { latin1, parseElfHeader } from "./read.js";
 
 /**
  * ELF64 little-endian section headers: how a relocatable file such as a
@@ -82,10 +82,4 @@ export function sectionBytes(bytes: Uint8Array, s: SectionHeader, index: number)
 export function findSection(bytes: Uint8Array, name: string): Uint8Array | null {
   const s = readSections(bytes).find((x) => x.name === name);
   return s === undefined ? null : sectionBytes(bytes, s.header, s.index);
-}
-
-function latin1(b: Uint8Array): string {
-  let s = "";
-  for (const c of b) s += String.fromCharCode(c);
-  return s;
 }
