@@ -58,6 +58,11 @@ describe("capture-init.sh", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toBe('a "b"\\c\nd\ne');
     expect(withInit('jopt ""; echo; jopt x; echo; jnum 12.34; jnum 1.2.3; jnum ""; jnum 7').stdout).toBe('null\n"x"\n12.34nullnull7');
+    // Plain text takes the short way, and comes out the same.
+    for (const plain of ["/dev/vda", "LABEL=crash dumps", "makedumpfile -l -d 31", "6.1.0-56-cloud-arm64", "a+b@c%d,e"]) {
+      expect(JSON.parse(withInit(`jstr '${plain}'`).stdout)).toBe(plain);
+    }
+    expect(JSON.parse(withInit(`jstr 'it'"'"'s [x]'`).stdout)).toBe("it's [x]");
   });
 
   it("write_status writes status.json through a rename: valid JSON, with null for what is not known yet", () => {

@@ -33,7 +33,16 @@ one_line() { printf '%s' "$1" | tr '\n\r' '  '; }
 
 # $1 as a JSON string: backslash and quote escaped, line breaks as \n,
 # tabs as spaces, other control characters dropped (RFC 8259 section 7).
+# Paths, devices and numbers need none of that: they are printed as they
+# are, without starting four programs (each costs under emulation).
 jstr() {
+	case $1 in
+	*[!A-Za-z0-9\ ./:_=,+@%-]*) ;;
+	*)
+		printf '"%s"' "$1"
+		return
+		;;
+	esac
 	printf '"'
 	printf '%s' "$1" | tr -d '\001-\010\013\014\016-\037\177\r' | tr '\t' ' ' |
 		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' | awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }'
