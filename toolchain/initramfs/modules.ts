@@ -134,6 +134,8 @@ export async function resolveModules(root: RootFs, release: string, names: reado
   const loaded = new Map<string, KernelModule & { neededBySet: Set<string> }>();
   const builtinUsed = new Set<string>();
   const missingSoftdeps = new Set<string>();
+  const queue: { name: string; rel: string; by: string }[] = [];
+  /** Adds module `name` (needed by `by`) unless it is there or built in; false for a soft dependency that is nowhere. */
   const want = (name: string, by: string, soft: boolean): boolean => {
     const n = name.replaceAll("-", "_");
     const have = loaded.get(n);
@@ -164,7 +166,6 @@ export async function resolveModules(root: RootFs, release: string, names: reado
     loaded.set(n, { name: n, source: "", compression: "none", path: "", data: new Uint8Array(0), depends: [], neededBy: [], neededBySet: new Set([by]) });
     return true;
   };
-  const queue: { name: string; rel: string; by: string }[] = [];
   for (const n of names) want(n, "requested", false);
   const posts: [string, string][] = [];
   while (queue.length > 0) {
