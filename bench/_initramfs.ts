@@ -1,5 +1,5 @@
 import { gzipSync } from "node:zlib";
-import { buildCpio } from "../scripts/initramfs.js";
+import { buildCpio } from "../toolchain/initramfs/index.js";
 
 /**
  * A gzip-compressed newc initramfs of about `mib` MiB, as the benches' initrd:

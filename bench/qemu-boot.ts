@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAssets } from "../scripts/assets.js";
-import { busyboxInitramfs } from "../scripts/initramfs.js";
+import { busyboxInitramfs } from "../toolchain/initramfs/index.js";
 import { readBundle } from "../toolchain/bundle/index.js";
 import { bootBundle, dumpVirtDtb, virtTarget } from "../toolchain/qemu/index.js";
 import { writeHandBundle } from "../test/qemu/_bundle.js";

@@ -1,7 +1,8 @@
 /**
  * The arm64 Debian assets that scripts/provision.sh downloads and describes in
  * `<cache>/assets.json`: a kernel, a static busybox, and makedumpfile and
- * kexec-tools, each with the shared libraries it needs. Paths in the file are relative to the cache;
+ * kexec-tools, each with the shared libraries it needs, and a sysroot holding
+ * the kernel, busybox and makedumpfile together. Paths in the file are relative to the cache;
  * `loadAssets` returns them absolute.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -65,6 +66,12 @@ export interface Assets {
   readonly makedumpfile: Program;
   /** Debian's kexec-tools (/sbin/kexec): what the benches compare with. */
   readonly kexecTools: Program;
+  /**
+   * One root with busybox-static, makedumpfile and its libraries' packages,
+   * and the kernel (/lib/modules/<release>, no modules.dep), laid out as
+   * installed: a sysroot for `purgatory initramfs --sysroot`.
+   */
+  readonly sysroot: string;
 }
 
 /** A dynamically linked program from one package, with everything it needs to run in a bare initramfs. */
@@ -147,6 +154,7 @@ export function loadAssets(cacheDir: string = defaultCacheDir()): Assets {
     },
     makedumpfile: r.program(top, "makedumpfile"),
     kexecTools: r.program(top, "kexecTools"),
+    sysroot: r.path(r.str(top, "sysroot", ""), "sysroot"),
   };
 }
 
@@ -170,7 +178,7 @@ class Reader {
   }
   str(o: Record<string, unknown>, key: string, where: string): string {
     const v = o[key];
-    if (typeof v !== "string") this.bad(`${where}.${key}`, "not a string");
+    if (typeof v !== "string") this.bad(`${where}.${key}`.replace(/^\./, ""), "not a string");
     return v as string;
   }
   num(o: Record<string, unknown>, key: string, where: string): number {

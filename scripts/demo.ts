@@ -13,7 +13,7 @@ import { buildBundle, describeBundle, readBundle, verifyBundle, writeDirAtomic }
 import { bootBundle, dumpVirtDtb, virtTarget } from "../toolchain/qemu/index.js";
 import { serializeTarget } from "../toolchain/target/index.js";
 import { loadAssets } from "./assets.js";
-import { busyboxInitramfs } from "./initramfs.js";
+import { busyboxInitramfs } from "../toolchain/initramfs/index.js";
 
 const INIT = `#!/bin/sh
 mount -t proc proc /proc
@@ -94,7 +94,9 @@ async function main(): Promise<number> {
       "  1. On the target, as root: `purgatory describe -o target.json` (or, without Node,",
       "     `sh examples/collect-target.sh > capture.txt` and `purgatory describe --from capture.txt` anywhere).",
       "  2. `purgatory bundle --mode crash|reboot --kernel K --initrd I -t target.json --reuse-cmdline -o DIR`",
-      "     (check it with `purgatory verify DIR` and `purgatory explain DIR`).",
+      "     (check it with `purgatory verify DIR` and `purgatory explain DIR`). For a crash bundle, I can be",
+      "     `purgatory initramfs -o capture.cpio.gz --root / --modules ...`: it saves the dump to disk",
+      "     (docs/capture-initramfs.md).",
       "  3. Build the loader (`bash scripts/build-loader.sh`), copy it and DIR to the target, run `loader DIR`;",
       "     then `loader --exec` reboots into a reboot bundle, and a crash bundle runs on the next panic.",
     ].join("\n") + "\n",

@@ -5,7 +5,8 @@
 #   2. npm packages (npm ci) when node_modules is missing or stale
 #   3. arm64 Debian packages (kernel, busybox-static, makedumpfile and
 #      kexec-tools with the shared libraries each needs), downloaded and
-#      extracted into a cache outside git, described by $cache/assets.json
+#      extracted into a cache outside git, plus a sysroot holding the kernel,
+#      busybox and makedumpfile together, described by $cache/assets.json
 #      (read by scripts/assets.ts)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,8 +18,11 @@ die() { echo "provision: $*" >&2; exit 1; }
 # --- 1. Host packages -------------------------------------------------------
 # The tests run QEMU (qemu-system-arm ships qemu-system-aarch64), check DTBs
 # with dtc/fdtget, extract initramfs archives with cpio, build arm64 test code
-# with the cross gcc and read ELF files with readelf (binutils).
-host_pkgs=(qemu-system-arm device-tree-compiler cpio gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils busybox gcc)
+# with the cross gcc and read ELF files with readelf (binutils). The capture
+# cycle makes the dump disk with mkfs.ext4 and reads it back with debugfs
+# (e2fsprogs), and reads the saved vmcore with the arm64 makedumpfile run
+# under qemu-aarch64 (qemu-user).
+host_pkgs=(qemu-system-arm device-tree-compiler cpio gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils busybox gcc e2fsprogs qemu-user)
 
 missing=()
 for p in "${host_pkgs[@]}"; do
@@ -75,6 +79,7 @@ fresh() {
   [ -f "$cache/assets.json" ] && [ -f "$cache/arm64/files" ] || return 1
   grep -q "\"schema\": $schema," "$cache/assets.json" || return 1
   grep -q "\"pinSha256\": \"$pin_sha\"" "$cache/assets.json" || return 1
+  grep -q '"sysroot": "' "$cache/assets.json" || return 1
   local f
   while read -r f; do [ -e "$cache/$f" ] || return 1; done <"$cache/arm64/files"
 }
@@ -372,6 +377,16 @@ makedumpfile_json=$program_json
 program kexec-tools "$kexec_deb" "$kexec_ver" kexec
 kexec_json=$program_json
 
+# A sysroot: busybox-static, makedumpfile with every package its libraries
+# come from, and the kernel (with /lib/modules), in one root laid out as
+# installed, for `purgatory initramfs --sysroot` (the capture initramfs). Its
+# files are hard links into the trees above, so it costs no space; like any
+# tree unpacked from .deb files it has no modules.dep (depmod runs at install
+# time).
+for t in busybox makedumpfile kernel; do cp -al "$stage/$t/." "$stage/sysroot/"; done
+[ -x "$stage/sysroot/bin/busybox" ] && [ -x "$stage/sysroot/usr/bin/makedumpfile" ] && [ -d "$stage/sysroot/lib/modules/$release" ] ||
+  die "internal error: the sysroot lacks busybox, makedumpfile or /lib/modules/$release"
+
 # Record what was fetched, in the pin file's format, for a person to adopt.
 {
   echo "# arm64 Debian packages for scripts/provision.sh: package version sha256."
@@ -417,13 +432,14 @@ cat >"$stage/assets.json" <<EOF
     "binary": $(jfile "$busybox")
   },
   "makedumpfile": $makedumpfile_json,
-  "kexecTools": $kexec_json
+  "kexecTools": $kexec_json,
+  "sysroot": "arm64/sysroot"
 }
 EOF
 node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$stage/assets.json" ||
   die "internal error: $stage/assets.json is not valid JSON"
 # Every file assets.json names (paths relative to the cache), for the fast path.
-grep -o '"path": "[^"]*"\|"modulesDir": "[^"]*"' "$stage/assets.json" | sed 's/.*: "\(.*\)"/\1/' >"$stage/files"
+grep -o '"path": "[^"]*"\|"modulesDir": "[^"]*"\|"sysroot": "[^"]*"' "$stage/assets.json" | sed 's/.*: "\(.*\)"/\1/' >"$stage/files"
 
 # Swap the new tree in, then publish assets.json and the fetched pins
 # atomically; the private lists are kept for the next download, .debs that

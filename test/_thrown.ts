@@ -11,6 +11,17 @@ export function thrown(f: () => unknown): InputError {
   throw new Error("expected an InputError");
 }
 
+/** Awaits `f` and returns the InputError it rejects with; fails on any other outcome. */
+export async function thrownAsync(f: () => Promise<unknown>): Promise<InputError> {
+  try {
+    await f();
+  } catch (e) {
+    if (e instanceof InputError) return e;
+    throw e;
+  }
+  throw new Error("expected an InputError");
+}
+
 /** The code of the InputError `f` throws, or "no error"; any other exception fails. */
 export function codeOf(f: () => unknown): string {
   try {

@@ -7,7 +7,7 @@ import { InputError } from "../../toolchain/bytes/index.js";
 import { BundleDir, buildBundle, verifyBundle, writeDirAtomic, type BundleInputs } from "../../toolchain/bundle/index.js";
 import { readSlots } from "../../toolchain/purgatory/index.js";
 import type { Target } from "../../toolchain/target/index.js";
-import { buildCpio } from "../../scripts/initramfs.js";
+import { buildCpio } from "../../toolchain/initramfs/index.js";
 import { expectGolden } from "../_golden.js";
 import { syntheticImage, syntheticInitrd, virtTarget } from "./_inputs.js";
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CommandModule } from "yargs";
 import { loadAssets } from "../../scripts/assets.js";
-import { busyboxInitramfs } from "../../scripts/initramfs.js";
+import { busyboxInitramfs } from "../../toolchain/initramfs/index.js";
 import bootCommand from "../../toolchain/cli/boot.js";
 import bundleCommand from "../../toolchain/cli/bundle.js";
 import targetCommand from "../../toolchain/cli/target.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import bundle from "../../toolchain/cli/bundle.js";
-import { buildCpio } from "../../scripts/initramfs.js";
+import { buildCpio } from "../../toolchain/initramfs/index.js";
 import { defaultCacheDir, loadAssets } from "../../scripts/assets.js";
 import { syntheticImage } from "../bundle/_inputs.js";
 import { makeImage } from "../image/_make.js";

@@ -1,4 +1,4 @@
-import { buildCpio, type CpioEntry } from "../../scripts/initramfs.js";
+import { buildCpio, type CpioEntry } from "../../toolchain/initramfs/index.js";
 
 /**
  * A small capture initramfs whose costs are known from its entries alone

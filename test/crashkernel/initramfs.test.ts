@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { buildCpio } from "../../scripts/initramfs.js";
+import { buildCpio } from "../../toolchain/initramfs/index.js";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { measureInitramfs } from "../../toolchain/crashkernel/index.js";
 import { EXPECTED, captureCpio } from "./_initramfs.js";

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Assets, Program } from "../../scripts/assets.js";
-import { busyboxInitramfs, type CpioEntry } from "../../scripts/initramfs.js";
+import { busyboxInitramfs, type CpioEntry } from "../../toolchain/initramfs/index.js";
 import { Agent, sha256, type Reply } from "./_agent.js";
 import { REPO } from "./_bundle.js";
 import { Machine, type Match } from "./_machine.js";

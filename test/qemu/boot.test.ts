@@ -5,7 +5,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadAssets } from "../../scripts/assets.js";
-import { busyboxInitramfs } from "../../scripts/initramfs.js";
+import { busyboxInitramfs } from "../../toolchain/initramfs/index.js";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { readBundle } from "../../toolchain/bundle/index.js";
 import { ConsoleWatch, bootBundle, dumpVirtDtb, planBoot, virtTarget, type Verdict } from "../../toolchain/qemu/index.js";

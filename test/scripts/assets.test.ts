@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -105,6 +105,16 @@ describe("loadAssets", () => {
     for (const l of m.libraries) expect(m.libDirs).toContain(l.guestPath.slice(0, l.guestPath.lastIndexOf("/")));
   });
 
+  it("has a sysroot holding busybox, makedumpfile with its libraries and the kernel's modules, where the packages install them (hard links, no second copy)", () => {
+    const same = (a: string, b: string) => expect(statSync(a).ino, `${a} is ${b}`).toBe(statSync(b).ino);
+    same(join(assets.sysroot, "bin/busybox"), assets.busybox.binary.path);
+    same(join(assets.sysroot, assets.makedumpfile.binary.guestPath), assets.makedumpfile.binary.path);
+    for (const l of assets.makedumpfile.libraries) expect(existsSync(join(assets.sysroot, l.guestPath)), l.guestPath).toBe(true);
+    same(join(assets.sysroot, "lib/modules", assets.kernel.release, "modules.builtin"), join(assets.kernel.modulesDir as string, "modules.builtin"));
+    // Unpacked from .deb files: depmod never ran.
+    expect(existsSync(join(assets.sysroot, "lib/modules", assets.kernel.release, "modules.dep"))).toBe(false);
+  });
+
   it("tells the user to run npm run provision when assets.json is missing", () => {
     const e = failure(mkdtempSync(join(work, "empty-")));
     expect(e.code).toBe("NO_ASSETS");
@@ -117,6 +127,8 @@ describe("loadAssets", () => {
     expect(failure(fakeCache(noBusybox)).message).toMatch(/at busybox: not an object/);
     const { kexecTools: _k, ...noKexec } = realJson;
     expect(failure(fakeCache(noKexec)).message).toMatch(/at kexecTools: not an object/);
+    const { sysroot: _s, ...noSysroot } = realJson;
+    expect(failure(fakeCache(noSysroot)).message).toMatch(/at sysroot: not a string.*npm run provision/);
     expect(failure(fakeCache("{")).code).toBe("BAD_ASSETS");
     const kernel = { ...(realJson["kernel"] as object), image: { path: "arm64/nope", sha256: "0".repeat(64) } };
     const e = failure(fakeCache({ ...realJson, kernel }));

@@ -5,10 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadAssets, type Program } from "../../scripts/assets.js";
-import { busyboxInitramfs, type CpioEntry } from "../../scripts/initramfs.js";
+import { busyboxInitramfs, type CpioEntry } from "../../toolchain/initramfs/index.js";
 
 // Boots the provisioned Debian arm64 kernel directly in QEMU (TCG) with a
-// busybox initramfs built by scripts/initramfs.ts, and runs the provisioned
+// busybox initramfs built by toolchain/initramfs/cpio.ts, and runs the provisioned
 // makedumpfile and kexec in the guest through their program interpreter with
 // only the provisioned libraries: if a library set is incomplete, ld.so fails.
 const BOOT_TIMEOUT_MS = 60_000;

@@ -94,6 +94,15 @@ export const ERROR_CODES = {
   OUTPUT_EXISTS: "an output path that exists and is not ours to replace",
   READ_FAILED: "a file that cannot be read",
   WRITE_FAILED: "a file that cannot be written",
+  // The capture initramfs
+  NO_LIBRARY: "a shared library a program needs (DT_NEEDED, PT_INTERP) is not in the root",
+  NO_MODULE: "a kernel module asked for, or one it depends on, is not in the root",
+  BAD_MODULE: "a kernel module file whose .modinfo cannot be read",
+  BAD_MODULES_DEP: "a modules.dep line that is malformed",
+  BAD_BUSYBOX: "a busybox that is not static, or lacks an applet the /init needs",
+  BAD_DYNAMIC: "an ELF dynamic section or interpreter path that is inconsistent",
+  BAD_SECTION: "an ELF section header table that is inconsistent",
+  NO_DUMP_TARGET: "no device to save the dump to, and none to be found on the target",
   // Sizing the crash kernel reservation
   BAD_CRASHKERNEL: "a crashkernel= value the kernel's parse_crashkernel would refuse",
   BAD_CALIBRATION: "a crashkernel calibration file that is malformed or for another page size",

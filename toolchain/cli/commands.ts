@@ -16,6 +16,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: "bundle", load: () => import("./bundle.js") },
   { name: "verify", load: () => import("./verify.js") },
   { name: "describe", load: () => import("./describe.js") },
+  { name: "initramfs", load: () => import("./initramfs.js") },
   { name: "crashkernel", load: () => import("./crashkernel.js") },
   { name: "elfcorehdr", load: () => import("./elfcorehdr.js") },
   { name: "explain", load: () => import("./explain.js") },

@@ -12,10 +12,15 @@ export const ELFCLASS64 = 2;
 export const ELFDATA2LSB = 1;
 export const EV_CURRENT = 1;
 export const ELFOSABI_NONE = 0;
+export const ET_REL = 1;
+export const ET_EXEC = 2;
+export const ET_DYN = 3;
 export const ET_CORE = 4;
 export const EM_AARCH64 = 183;
 
 export const PT_LOAD = 1;
+export const PT_DYNAMIC = 2;
+export const PT_INTERP = 3;
 export const PT_NOTE = 4;
 export const PF_X = 1;
 export const PF_W = 2;
@@ -69,10 +74,46 @@ export const ELF64_NHDR = defineLayout("ELF64 note header", 12, [
   { name: "n_type", offset: 8, kind: "u32LE", note: "note type" },
 ] as const);
 
+/** Elf64_Shdr: 64 bytes (section headers: what a kernel module is read through). */
+export const ELF64_SHDR = defineLayout("ELF64 section header", 64, [
+  { name: "sh_name", offset: 0, kind: "u32LE", note: "name: offset into the section name table" },
+  { name: "sh_type", offset: 4, kind: "u32LE", note: "SHT_PROGBITS 1, SHT_NOBITS 8, ..." },
+  { name: "sh_flags", offset: 8, kind: "u64LE", note: "SHF_ALLOC 2, ..." },
+  { name: "sh_addr", offset: 16, kind: "u64LE", note: "address in memory, 0 in a relocatable file" },
+  { name: "sh_offset", offset: 24, kind: "u64LE", note: "file offset of the contents" },
+  { name: "sh_size", offset: 32, kind: "u64LE", note: "bytes (none in the file for SHT_NOBITS)" },
+  { name: "sh_link", offset: 40, kind: "u32LE", note: "a related section; in section 0 the real e_shstrndx when that is SHN_XINDEX" },
+  { name: "sh_info", offset: 44, kind: "u32LE", note: "extra information" },
+  { name: "sh_addralign", offset: 48, kind: "u64LE", note: "alignment" },
+  { name: "sh_entsize", offset: 56, kind: "u64LE", note: "entry size of a table section" },
+] as const);
+
+/** Elf64_Dyn: 16 bytes, an entry of the PT_DYNAMIC table. d_tag is an Elf64_Sxword; every tag read here is small and positive. */
+export const ELF64_DYN = defineLayout("ELF64 dynamic entry", 16, [
+  { name: "d_tag", offset: 0, kind: "u64LE", note: "DT_NULL 0 ends the table, DT_NEEDED 1, ..." },
+  { name: "d_val", offset: 8, kind: "u64LE", note: "a value, an address or a string-table offset" },
+] as const);
+
+export const SHT_NOBITS = 8;
+/** Section indexes (ELF gABI "Special Section Indexes"): e_shnum 0 and e_shstrndx SHN_XINDEX move the real values into section 0. */
+export const SHN_LORESERVE = 0xff00;
+export const SHN_XINDEX = 0xffff;
+
+/** Dynamic tags read by the shared-library closure (ELF gABI "Dynamic Section"). */
+export const DT_NULL = 0;
+export const DT_NEEDED = 1;
+export const DT_STRTAB = 5;
+export const DT_STRSZ = 10;
+export const DT_SONAME = 14;
+export const DT_RPATH = 15;
+export const DT_RUNPATH = 29;
+
 /** Names of the program header types this project writes or reads, for dumps and messages. */
 export function ptName(type: number): string {
   if (type === PT_LOAD) return "PT_LOAD";
   if (type === PT_NOTE) return "PT_NOTE";
+  if (type === PT_DYNAMIC) return "PT_DYNAMIC";
+  if (type === PT_INTERP) return "PT_INTERP";
   return `0x${type.toString(16)}`;
 }
 

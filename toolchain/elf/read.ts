@@ -146,7 +146,8 @@ export function parseNotes(bytes: Uint8Array, base = 0): Note[] {
   return notes;
 }
 
-function latin1(b: Uint8Array): string {
+/** Bytes as a string of the same code units (names in ELF files are bytes, not UTF-8). */
+export function latin1(b: Uint8Array): string {
   let s = "";
   for (const c of b) s += String.fromCharCode(c);
   return s;

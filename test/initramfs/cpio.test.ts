@@ -6,7 +6,7 @@ import { gunzipSync } from "node:zlib";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
-import { buildCpio, busyboxInitramfs, type CpioEntry } from "../../scripts/initramfs.js";
+import { buildCpio, busyboxInitramfs, type CpioEntry } from "../../toolchain/initramfs/index.js";
 
 const work = mkdtempSync(join(tmpdir(), "initramfs-test-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

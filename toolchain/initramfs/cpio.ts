@@ -12,7 +12,7 @@
  * the kernel does not create them.
  */
 import { gzipSync } from "node:zlib";
-import { ByteWriter, InputError } from "../toolchain/bytes/index.js";
+import { ByteWriter, InputError } from "../bytes/index.js";
 
 /** One archive member. `path` is absolute or relative to the archive root; `mode` holds permission bits only. */
 export type CpioEntry =
@@ -23,6 +23,19 @@ export type CpioEntry =
 export interface CpioOptions {
   /** "gzip" (the kernel needs CONFIG_RD_GZIP) or "none" (default). */
   readonly compress?: "gzip" | "none";
+}
+
+/**
+ * The gzip level: fixed, so that the same archive always compresses to the
+ * same bytes with the same zlib (Node's bundled one; another zlib version may
+ * choose other matches, and the header's OS byte and mtime are fixed by
+ * node:zlib: 03 and 0).
+ */
+export const GZIP_LEVEL = 9;
+
+/** `archive` gzip-compressed at GZIP_LEVEL. */
+export function gzipArchive(archive: Uint8Array): Uint8Array {
+  return new Uint8Array(gzipSync(archive, { level: GZIP_LEVEL }));
 }
 
 // File type bits of st_mode (include/uapi/linux/stat.h).
@@ -118,7 +131,7 @@ export function buildCpio(entries: readonly CpioEntry[], options: CpioOptions = 
   });
   member(w, TRAILER, { c_nlink: 1 }, new Uint8Array(0));
   const archive = w.finish();
-  return options.compress === "gzip" ? new Uint8Array(gzipSync(archive, { level: 9 })) : archive;
+  return options.compress === "gzip" ? gzipArchive(archive) : archive;
 }
 
 function member(w: ByteWriter, name: string, fields: Partial<Record<NewcField, number>>, data: Uint8Array): void {
