@@ -12,6 +12,11 @@ export function thrown(f: () => unknown): InputError {
 }
 
 /** Awaits `f` and returns the InputError it rejects with; fails on any other outcome. */
+/** The InputError a promise rejects with; fails on any other outcome. */
+export async function rejected(p: Promise<unknown>): Promise<InputError> {
+  return thrownAsync(() => p);
+}
+
 export async function thrownAsync(f: () => Promise<unknown>): Promise<InputError> {
   try {
     await f();

@@ -3,23 +3,14 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { buildCpio } from "../../toolchain/initramfs/index.js";
-import { InputError } from "../../toolchain/bytes/index.js";
 import { measureInitramfs } from "../../toolchain/crashkernel/index.js";
 import { EXPECTED, captureCpio } from "./_initramfs.js";
+import { rejected as rejection } from "../_thrown.js";
 
 const FIXTURES = join(import.meta.dirname, "fixtures");
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(join(FIXTURES, name)));
 const cat = (...p: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(p));
 
-async function rejection(p: Promise<unknown>): Promise<InputError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error("expected an InputError");
-}
 
 const counts = (m: Awaited<ReturnType<typeof measureInitramfs>>) => ({
   entries: m.entries, files: m.files, directories: m.directories, symlinks: m.symlinks, others: m.others, dataBytes: m.dataBytes, tmpfsBytes: m.tmpfsBytes,

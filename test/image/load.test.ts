@@ -5,11 +5,11 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { InputError } from "../../toolchain/bytes/index.js";
 import { MAX_NESTING, loadKernelImage } from "../../toolchain/image/index.js";
 import { defaultCacheDir, loadAssets } from "../../scripts/assets.js";
 import { FUZZ_RUNS, mutated, onlyInputErrorAsync } from "./_fuzz.js";
 import { makeImage, makeUImage, makeUki, makeVmlinux, makeZboot, makeZstdFrame } from "./_make.js";
+import { rejected as failure } from "../_thrown.js";
 
 const IMAGE = makeImage();
 const gz = (b: Uint8Array): Uint8Array => new Uint8Array(gzipSync(b));
@@ -20,15 +20,6 @@ const zst = (b: Uint8Array): Uint8Array => {
   return makeZstdFrame(blocks);
 };
 
-async function failure(p: Promise<unknown>): Promise<InputError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error("loadKernelImage accepted the input");
-}
 
 describe("loadKernelImage unwraps every container to the raw Image", () => {
   it("returns the Image, its header values and the chain", async () => {

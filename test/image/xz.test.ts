@@ -3,10 +3,10 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { InputError } from "../../toolchain/bytes/index.js";
 import { arm64Decode, crc64, isXz, unxz, xzDictionarySize } from "../../toolchain/image/xz.js";
 import { FUZZ_RUNS, mutated, onlyInputErrorAsync } from "./_fuzz.js";
 import { makeImage, withSize } from "./_make.js";
+import { rejected as failure } from "../_thrown.js";
 
 const FIXTURES = join(import.meta.dirname, "fixtures");
 const read = (name: string): Uint8Array => new Uint8Array(readFileSync(join(FIXTURES, name, "input.bin")));
@@ -24,15 +24,6 @@ const STREAM = IMAGE_XZ.subarray(0, -4);
 const xz = (args: string[], input: Uint8Array): Uint8Array => new Uint8Array(execFileSync("xz", args, { input, maxBuffer: 1 << 26 }));
 const REAL = xz(["-dc", "--single-stream"], REAL_XZ);
 
-async function failure(p: Promise<unknown>): Promise<InputError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error("unxz accepted the input");
-}
 
 describe("unxz decompresses xz streams", () => {
   it("decodes the kernel's xz with and without its size trailer", async () => {

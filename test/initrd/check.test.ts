@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { InputError } from "../../toolchain/bytes/index.js";
 import { checkInitrd, withFileSource } from "../../toolchain/initrd/index.js";
 import { FUZZ_RUNS, mutated, onlyInputErrorAsync } from "../image/_fuzz.js";
 import { makeZstdFrame } from "../image/_make.js";
+import { rejected as failure } from "../_thrown.js";
 
 /** Archives written by GNU cpio (the independent producer), from a small tree with a file of pseudo-random bytes. */
 const tree = mkdtempSync(join(tmpdir(), "initrd-"));
@@ -27,15 +27,6 @@ const cat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat
 /** GNU cpio pads archives to 512 bytes; the TRAILER!!! entry is the last 124 bytes before that padding. */
 const trailerAt = (a: Uint8Array): number => Buffer.from(a).lastIndexOf("070701") ;
 
-async function failure(p: Promise<unknown>): Promise<InputError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error("checkInitrd accepted the input");
-}
 
 describe("checkInitrd accepts what the kernel unpacks", () => {
   it("walks a newc archive and its gzip, xz and zstd compressions", async () => {
