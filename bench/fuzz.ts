@@ -31,9 +31,15 @@ import { buildElfcorehdr, parseCapture, parseIomem, parseTarget, parseVmcoreinfo
  * random bytes, all from the same mulberry32 stream, so SEED reproduces a run.
  * The one invariant: a parser returns or throws InputError. Anything else is
  * a bug: its input is written to fuzz-bug-TARGET-CASE.bin and the run exits 1.
- * A case that takes more than 30 s (the worker stops reporting) is a hang,
+ * A case that takes more than 2 minutes (the worker stops reporting: wall time,
+ * so a starved worker on a loaded machine needs that margin) is a hang,
  * reported the same way. Prints, per target: cases, time, outcomes by code,
  * the slowest case and the worker's peak heap.
+ *
+ *   node dist/bench/fuzz.js --replay TARGET CASE [SEED]
+ *
+ * regenerates one case (the mutator alone, no parsing before it), writes it to
+ * fuzz-case-TARGET-CASE.bin and runs it once, timed: how a hang is examined.
  */
 
 interface Target {
@@ -224,7 +230,7 @@ function hashName(s: string): number {
 
 // ---- main: one worker per target, a watchdog for hangs ----
 
-const HANG_MS = 30_000;
+const HANG_MS = 120_000;
 
 function runWorker(name: string, cases: number, seed: number): Promise<Report> {
   return new Promise((resolve, reject) => {
@@ -253,9 +259,30 @@ function runWorker(name: string, cases: number, seed: number): Promise<Report> {
   });
 }
 
+async function replay(name: string, index: number, seed: number): Promise<void> {
+  const t = TARGETS.find((x) => x.name === name);
+  if (t === undefined) throw new Error(`no target ${name}`);
+  const seeds = await t.seeds();
+  const next = rng(seed ^ hashName(name));
+  let input: Uint8Array = new Uint8Array(0);
+  for (let i = 0; i <= index; i++) input = mutate(seeds, next);
+  const file = `fuzz-case-${name}-${index}.bin`;
+  writeFileSync(file, input);
+  const start = performance.now();
+  let outcome = "ok";
+  try {
+    await t.run(input);
+  } catch (e) {
+    outcome = e instanceof InputError ? e.code : `BUG ${String(e)}`;
+  }
+  console.log(`${name} case ${index} (${input.length} bytes, ${file}): ${outcome} in ${(performance.now() - start).toFixed(1)} ms`);
+}
+
 if (!isMainThread) {
   const d = workerData as { name: string; cases: number; seed: number };
   await fuzzTarget(d.name, d.cases, d.seed);
+} else if (process.argv[2] === "--replay") {
+  await replay(process.argv[3] ?? "", Number(process.argv[4]), Number(process.argv[5] ?? 1));
 } else {
   const [casesArg, seedArg, ...names] = process.argv.slice(2);
   const cases = Number(casesArg ?? 1_000_000);
