@@ -58,8 +58,10 @@ export class Assembler {
   /**
    * Assembles `source`.
    * @throws InputError `ASM_SYNTAX` (outside the modelled subset), `ASM_ERROR`
-   *   (Keystone refused a statement), `ASM_DROPPED` (a statement emitted the
-   *   wrong number of bytes); `where` is `file:line`.
+   *   (Keystone refused a statement, or the labels, symbols and alignments
+   *   alone are more text than it takes in one call), `ASM_DROPPED` (a
+   *   statement emitted the wrong number of bytes); `where` is `file:line`
+   *   (the file alone for the size limit).
    */
   async assemble(source: string | readonly SourceLine[], options: AssembleOptions = {}): Promise<Assembly> {
     const address = options.address ?? 0n;
