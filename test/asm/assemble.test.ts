@@ -78,6 +78,23 @@ describe("Assembler.assemble", () => {
     expect(e.where).toBe("t.S:3501");
   });
 
+  it("assembles a program of more text than Keystone takes in one call, byte for byte as GNU as does", async () => {
+    const body = Array.from({ length: 6000 }, (_, i) =>
+      i % 500 === 0 ? `far${i}: adr x${i % 29}, far${(i + 3000) % 6000}` : `add x${i % 29}, x${(i + 1) % 29}, x${(i + 2) % 29}, lsl #${i % 64}`,
+    );
+    const src = [...body, ".balign 16", "tail: .ascii \"ends\"", "b far0"].join("\n");
+    expect(Buffer.byteLength(src)).toBeGreaterThan(2 * 75_600);
+    const a = await asm.assemble(src);
+    expect(hexOf(a.bytes)).toBe(hexOf(gnuAssemble(src)));
+    expect(a.labels.get("far5500")).toBe(4 * 5500);
+  });
+
+  it("refuses a program whose labels alone are more text than Keystone takes in one call", async () => {
+    const e = await failure(Array.from({ length: 8000 }, (_, i) => `a_rather_long_label_number_${i}: nop`).join("\n"));
+    expect(e.code).toBe("ASM_ERROR");
+    expect(e.message).toContain("Keystone takes at most");
+  });
+
   it("assembles .inst, which Keystone alone drops", async () => {
     expect(hexOf((await asm.assemble(".inst 0xd503201f, 0xd65f03c0")).bytes)).toBe("1f2003d5c0035fd6");
   });

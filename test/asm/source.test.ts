@@ -51,6 +51,11 @@ describe("parseSource", () => {
     expect(formatOrigin(s[1]!.origin)).toBe("t.S:2 (in macro M, called at t.S:5)");
   });
 
+  it("looks macro names up without regard to case, before mnemonics, as GNU as does", () => {
+    expect(parse(".macro DUP r\n  bfi \\r, \\r, #32, #32\n.endm\n  dup x3").map((x) => x.text)).toEqual(["bfi x3, x3, #32, #32"]);
+    expect(refusal(".macro DUP r\n  bfi \\r, \\r, #32, #32\n.endm\n  dup v3.16b, w11").message).toContain("macro dup takes 1 arguments (r), got 2");
+  });
+
   it("nests macros and names the whole call chain", () => {
     const e = refusal(".macro IN\n  .text\n.endm\n.macro OUT\n  IN\n.endm\nOUT");
     expect(e.message).toContain("t.S:2 (in macro IN, called at t.S:5 (in macro OUT, called at t.S:7))");
@@ -82,6 +87,7 @@ describe("parseSource", () => {
     [".macro M\nnop", "has no .endm"],
     [".endm", ".endm without .macro"],
     [".macro M\n.endm\n.macro M\n.endm", "already defined"],
+    [".macro M\n.endm\n.macro m\n.endm", "already defined"],
   ])("refuses %j", (text, message) => {
     const e = refusal(text);
     expect(e.code).toBe("ASM_SYNTAX");

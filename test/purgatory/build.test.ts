@@ -10,7 +10,7 @@ import { gnuAssemble } from "../asm/_gnu.js";
 // change to purgatory-src/, templates/ or the assembler changes this on
 // purpose: check the listing diff in fixtures/default-build/, then update the
 // pin and run `UPDATE_GOLDENS=1 npx vitest run --config test/vitest.config.ts test/purgatory/build.test.ts`.
-const DEFAULT_SHA256 = "96ccbac7c784f8af69f5be870a35bbbbacb044a17d28ea0b0c0532687cc130a8";
+const DEFAULT_SHA256 = "d5fd118789c5537378a72f78e79af10d16c57c05a799ed4b7090df0c2b844f6d";
 
 const GOLDEN = "test/purgatory/fixtures/default-build";
 

@@ -12,7 +12,11 @@ import { pathToFileURL } from "node:url";
  *   makes the call fail;
  * - it traps the WASM instance on some input (`.text`, `.data`: "memory access
  *   out of bounds"): the instance is then thrown away and a fresh one loaded
- *   before the failure is reported, so later calls run on clean memory.
+ *   before the failure is reported, so later calls run on clean memory;
+ * - it traps on any text of about 75,600 bytes or more, whatever the text
+ *   says: Emscripten's ccall copies the text onto the WASM stack
+ *   (stringToUTF8OnStack), which that overruns. Text longer than
+ *   KEYSTONE_TEXT_LIMIT is refused before it gets there.
  *
  * keystone-wasm keeps its instance in a module-level variable that its loader
  * never replaces, so a fresh instance needs a fresh copy of the ES module:
@@ -22,11 +26,14 @@ import { pathToFileURL } from "node:url";
 type KeystoneModule = typeof import("keystone-wasm");
 type KeystoneHandle = InstanceType<KeystoneModule["Keystone"]>;
 
-/** A failure of one Keystone call: its error, its stderr, or a trap of the WASM instance. */
+/** Longest text, in UTF-8 bytes, given to Keystone in one call (see above), with room to spare. */
+export const KEYSTONE_TEXT_LIMIT = 60_000;
+
+/** A failure of one Keystone call: its error, its stderr, a trap of the WASM instance, or text too long to try. */
 export class KeystoneFailure extends Error {
   override readonly name = "KeystoneFailure";
-  readonly kind: "error" | "stderr" | "trap";
-  constructor(kind: "error" | "stderr" | "trap", message: string) {
+  readonly kind: "error" | "stderr" | "trap" | "size";
+  constructor(kind: "error" | "stderr" | "trap" | "size", message: string) {
     super(message);
     this.kind = kind;
   }
@@ -69,9 +76,14 @@ export class KeystoneEngine {
 
   /**
    * Assembles `text` as if placed at `address`.
-   * @throws KeystoneFailure on an error, any stderr output, or a trap (after reloading).
+   * @throws KeystoneFailure on an error, any stderr output, a trap (after
+   *   reloading), or text longer than KEYSTONE_TEXT_LIMIT bytes (not tried).
    */
   async assemble(text: string, address: bigint): Promise<Uint8Array> {
+    const size = Buffer.byteLength(text);
+    if (size > KEYSTONE_TEXT_LIMIT) {
+      throw new KeystoneFailure("size", `${size} bytes of text, more than the ${KEYSTONE_TEXT_LIMIT} Keystone takes in one call`);
+    }
     this.output.length = 0;
     let bytes: Uint8Array;
     try {

@@ -10,7 +10,8 @@ import { encodeSha2, SHA2_MNEMONICS } from "./sha2.js";
  * also assembles with `aarch64-linux-gnu-as` (a test compares the bytes):
  * - one statement per line, optionally after `label:`; `//` comments;
  * - `.macro NAME a, b` … `.endm` with `\a` substitution (expanded here,
- *   because Keystone's own expansion cannot be checked statement by statement);
+ *   because Keystone's own expansion cannot be checked statement by statement;
+ *   names match without regard to case and before mnemonics, as in GNU as);
  * - data: `.byte .hword .short .word .long .quad .inst` (counted per
  *   expression), `.ascii .asciz .string`, `.space .skip .zero` (literal size);
  * - alignment: `.balign N`, `.p2align P`, `.align P` (P is a power of two, as in
@@ -104,7 +105,7 @@ export function parseSource(lines: readonly SourceLine[]): Statement[] {
     let rest = stripComment(src.text, (m) => fail(origin, m, "Put one statement per line and use // comments")).trim();
     if (defining) {
       if (/^\.endm\b/i.test(rest)) {
-        macros.set(defining.name, { params: defining.params, body: defining.body, at: defining.at });
+        macros.set(defining.name.toLowerCase(), { params: defining.params, body: defining.body, at: defining.at });
         defining = undefined;
       } else if (/^\.macro\b/i.test(rest)) fail(origin, "a macro cannot be defined inside another macro");
       else defining.body.push({ file: src.file, line: src.line, text: rest });
@@ -125,14 +126,16 @@ export function parseSource(lines: readonly SourceLine[]): Statement[] {
     if (lower === ".macro") {
       const [name = "", ...params] = args.split(/[\s,]+/).filter((s) => s !== "");
       if (!IDENT.test(name)) fail(origin, `bad macro name "${name}"`);
-      if (macros.has(name)) fail(origin, `macro ${name} is already defined`);
+      if (macros.has(name.toLowerCase())) fail(origin, `macro ${name} is already defined`);
       for (const p of params) if (!IDENT.test(p)) fail(origin, `bad macro parameter "${p}"`, "Defaults and varargs are not supported");
       defining = { name, params, body: [], at: origin };
       return;
     }
     if (lower === ".endm") fail(origin, ".endm without .macro");
 
-    const macro = macros.get(word);
+    // GNU as looks macro names up without regard to case, before mnemonics:
+    // a macro DUP takes over every `dup` instruction.
+    const macro = macros.get(lower);
     if (macro) {
       if (depth >= MAX_MACRO_DEPTH) fail(origin, `macros nest deeper than ${MAX_MACRO_DEPTH}`);
       const values = args.trim() === "" ? [] : splitArgs(args);
