@@ -126,7 +126,6 @@ export const ERROR_CODES = {
   BAD_STATE: "a kdump state file (armed.json) that is malformed",
   NO_LOADER: "the loader program cannot be started",
   LOAD_FAILED: "the loader refused a bundle, or kexec_load failed",
-  VERIFY_FAILED: "a bundle just built fails its offline verification",
   // Command-line options
   BAD_OPTION: "a command-line option's value is out of range or malformed (exit 2)",
 } as const;
