@@ -96,7 +96,7 @@ kcore_head_size() {
 printf 'purgatory-target-capture 1\n'
 emit proc/iomem
 emit proc/cmdline || note "no /proc/cmdline"
-emit proc/sys/kernel/random/boot_id || note "no /proc/sys/kernel/random/boot_id; a crash bundle from this capture cannot be checked against the boot it is loaded in"
+emit proc/sys/kernel/random/boot_id || true # optional: only `purgatory kdump` ties a bundle to its boot
 emit proc/self/auxv || note "no /proc/self/auxv; pass --page-size to describe"
 emit sys/kernel/vmcoreinfo || note "no /sys/kernel/vmcoreinfo (kernel without CONFIG_CRASH_CORE?)"
 emit sys/firmware/fdt || note "no /sys/firmware/fdt"

@@ -89,7 +89,7 @@ export function collectTarget(src: CaptureSource, opts: CollectOptions = {}): Co
   // The boot id names the boot whose note addresses these are; a crash load
   // built from them is refused in any other boot (docs/kdump-service.md).
   const bootIdFile = src.read("proc/sys/kernel/random/boot_id");
-  if (bootIdFile === null) warnings.push("no /proc/sys/kernel/random/boot_id: a crash bundle built from this description cannot be checked against the boot it is loaded in");
+  // (No warning without it: only `kdump arm` needs it, and says so.)
   const bootId = bootIdFile === null ? undefined : sysfs(bootIdFile, /^([0-9a-f-]{36})\n?$/, "proc/sys/kernel/random/boot_id", "a UUID", (m) => m[1] as string);
   const target: Target = {
     version: 1,

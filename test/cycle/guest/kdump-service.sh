@@ -28,13 +28,13 @@ for d in /mnt/var/crash/*/; do [ -d "$d" ] && dump=${d%/}; done
 if [ -z "$dump" ]; then
 	# First boot: arm, crash.
 	t=$(up); node -e 0; say "NODE $t $(up)"
-	say "STATUS-BEFORE $(purgatory kdump status --json | tr -d '\n ')"
+	say "STATUS-BEFORE $(purgatory kdump status --json | tr -d '\n')"
 	t=$(up)
 	purgatory kdump arm --kernel /boot/Image --initrd /boot/capture.cpio.gz --loader /bin/loader --json >/tmp/arm.json 2>&1
 	rc=$?
-	say "ARM $rc $t $(up) $(tr -d '\n ' </tmp/arm.json)"
+	say "ARM $rc $t $(up) $(tr -d '\n' </tmp/arm.json)"
 	[ $rc = 0 ] || fail "kdump arm exited with $rc"
-	say "STATUS-AFTER $(purgatory kdump status --json | tr -d '\n ')"
+	say "STATUS-AFTER $(purgatory kdump status --json | tr -d '\n')"
 	say "CRASHLOADED $(cat /sys/kernel/kexec_crash_loaded)"
 	# Keep this boot's bundle on the disk: the next boot must refuse it.
 	cp -a /var/lib/purgatory/bundle /mnt/old-bundle || fail "cannot keep the bundle"
@@ -55,7 +55,7 @@ for f in vmcore dmesg.txt status.json; do [ -s "$dump/$f" ] || fail "no $dump/$f
 marker=$(cat /mnt/marker)
 makedumpfile --dump-dmesg "$dump/vmcore" /tmp/dmesg.txt >/tmp/mdf.log 2>&1 || fail "makedumpfile --dump-dmesg: $(tail -n 3 /tmp/mdf.log | tr '\n' ' ')"
 grep -q "PURGATORY-MARKER $marker" /tmp/dmesg.txt || fail "the marker $marker is not in the saved vmcore's log"
-say "STATUS-BACK $(purgatory kdump status --json | tr -d '\n ')"
+say "STATUS-BACK $(purgatory kdump status --json | tr -d '\n')"
 /bin/loader --verify /mnt/old-bundle >/tmp/old.log 2>&1
 rc=$?
 say "OLD-BUNDLE $rc $(grep -c 'moved:' /tmp/old.log) $(grep 'moved:' /tmp/old.log | tr '\n' '|')"
