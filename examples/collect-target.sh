@@ -15,6 +15,7 @@
 # "==> path <==" followed by the file in base64, then "==> end N <==" with the
 # number of files, so a capture cut short on the way is refused. It holds:
 #   /proc/iomem, /proc/cmdline, /proc/self/auxv (for AT_PAGESZ),
+#   /proc/sys/kernel/random/boot_id (the boot the capture describes),
 #   /sys/kernel/vmcoreinfo, /sys/firmware/fdt,
 #   /sys/devices/system/cpu/cpuN/crash_notes and crash_notes_size,
 #   /proc/kcore: only its ELF header, program headers and note segment (which
@@ -95,6 +96,7 @@ kcore_head_size() {
 printf 'purgatory-target-capture 1\n'
 emit proc/iomem
 emit proc/cmdline || note "no /proc/cmdline"
+emit proc/sys/kernel/random/boot_id || true # optional: only `purgatory kdump` ties a bundle to its boot
 emit proc/self/auxv || note "no /proc/self/auxv; pass --page-size to describe"
 emit sys/kernel/vmcoreinfo || note "no /sys/kernel/vmcoreinfo (kernel without CONFIG_CRASH_CORE?)"
 emit sys/firmware/fdt || note "no /sys/firmware/fdt"

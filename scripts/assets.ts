@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { InputError } from "../toolchain/bytes/index.js";
 
 /** The `schema` provision.sh writes; a different one means the cache predates this code. */
-export const ASSETS_SCHEMA = 2;
+export const ASSETS_SCHEMA = 3;
 
 export interface AssetFile {
   /** Absolute path on the host. */
@@ -66,6 +66,13 @@ export interface Assets {
   readonly makedumpfile: Program;
   /** Debian's kexec-tools (/sbin/kexec): what the benches compare with. */
   readonly kexecTools: Program;
+  /**
+   * Debian 12's nodejs (/usr/bin/node, Node 18) with libnode and its
+   * libraries, and in its `root` the JavaScript packages it loads at start-up
+   * (/usr/share/nodejs: cjs-module-lexer, acorn, undici): the Node a target
+   * runs `purgatory kdump` with.
+   */
+  readonly nodejs: Program;
   /**
    * One root with busybox-static, makedumpfile and its libraries' packages,
    * and the kernel (/lib/modules/<release>, no modules.dep), laid out as
@@ -154,6 +161,7 @@ export function loadAssets(cacheDir: string = defaultCacheDir()): Assets {
     },
     makedumpfile: r.program(top, "makedumpfile"),
     kexecTools: r.program(top, "kexecTools"),
+    nodejs: r.program(top, "nodejs"),
     sysroot: r.path(r.str(top, "sysroot", ""), "sysroot"),
   };
 }

@@ -5,7 +5,8 @@
 #   2. npm packages (npm ci) when node_modules is missing or stale
 #   3. arm64 Debian packages (kernel, busybox-static, makedumpfile and
 #      kexec-tools with the shared libraries each needs), downloaded and
-#      extracted into a cache outside git, plus a sysroot holding the kernel,
+#      extracted into a cache outside git, Debian 12's nodejs (Node 18) with
+#      its libraries for running the CLI on the target, plus a sysroot holding the kernel,
 #      busybox and makedumpfile together, described by $cache/assets.json
 #      (read by scripts/assets.ts)
 set -euo pipefail
@@ -63,7 +64,7 @@ mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 pin_file=$here/scripts/arm64-packages.pin
 # Bump when the set or layout of assets changes, so existing caches are rebuilt.
-schema=2
+schema=3
 kernel_meta=linux-image-cloud-arm64
 
 # Serialise concurrent runs (several test runs may start at once).
@@ -218,6 +219,11 @@ makedumpfile_deb=$deb makedumpfile_ver=$ver
 choose kexec-tools
 get kexec-tools "$ver" "$sha"
 kexec_deb=$deb kexec_ver=$ver
+# Debian 12's nodejs (Node 18): the target-side commands (`purgatory kdump`)
+# run on the Node a distro ships, and the kdump cycle test runs them with it.
+choose nodejs
+get nodejs "$ver" "$sha"
+nodejs_deb=$deb nodejs_ver=$ver
 
 # Everything is extracted into a staging directory that replaces arm64/ only
 # when complete, so a failed run leaves the previous assets intact.
@@ -320,7 +326,12 @@ program() {
   local queue=("$bin")
   while [ ${#queue[@]} -gt 0 ]; do
     elf=${queue[0]} queue=("${queue[@]:1}")
-    readelf -d "$root$elf" | grep -qE '\((RPATH|RUNPATH)\)' && die "$elf has an RPATH/RUNPATH, which this resolver does not follow"
+    # Debian's node has RUNPATH $ORIGIN/../lib:$ORIGIN/ (upstream's layout);
+    # its libraries are in the standard directories searched here. A library
+    # reachable only through an RPATH would be reported missing below, so only
+    # an RPATH outside the program's own tree is refused.
+    readelf -d "$root$elf" | sed -n 's/.*(\(RPATH\|RUNPATH\)).*\[\(.*\)\]/\2/p' | tr ':' '\n' | grep -v '^$ORIGIN' | grep -q . &&
+      die "$elf has an RPATH/RUNPATH outside \$ORIGIN, which this resolver does not follow"
     elf_pkg=$(owner "$elf")
     for so in $(needed "$elf"); do
       [ -n "${lib_at[$so]:-}" ] && continue
@@ -376,6 +387,14 @@ program makedumpfile "$makedumpfile_deb" "$makedumpfile_ver" makedumpfile
 makedumpfile_json=$program_json
 program kexec-tools "$kexec_deb" "$kexec_ver" kexec
 kexec_json=$program_json
+program nodejs "$nodejs_deb" "$nodejs_ver" node
+nodejs_json=$program_json
+# node 18 as Debian builds it loads these packages' JavaScript at start-up
+# (--with-intl, shared cjs-module-lexer, acorn and undici); libnode108 depends
+# on them, so the closure above extracted them: check it did.
+for js in cjs-module-lexer acorn undici; do
+  [ -d "$stage/nodejs/usr/share/nodejs/$js" ] || die "node-$js is missing from $stage/nodejs: libnode108 no longer depends on it? node 18 loads it at start-up"
+done
 
 # A sysroot: busybox-static, makedumpfile with every package its libraries
 # come from, and the kernel (with /lib/modules), in one root laid out as
@@ -433,6 +452,7 @@ cat >"$stage/assets.json" <<EOF
   },
   "makedumpfile": $makedumpfile_json,
   "kexecTools": $kexec_json,
+  "nodejs": $nodejs_json,
   "sysroot": "arm64/sysroot"
 }
 EOF
@@ -451,4 +471,4 @@ rm -rf "$cache/arm64.old"
 mv "$cache/arm64/assets.json" "$cache/assets.json"
 mv "$cache/arm64/arm64-packages.pin" "$cache/arm64-packages.pin"
 for f in "$debs"/*.deb; do grep -qxF "debs/${f##*/}" "$cache/arm64/files" || rm -f "$f"; done
-say "arm64 assets ready: $cache/assets.json (kernel $release $kernel_ver, busybox $busybox_ver, makedumpfile $makedumpfile_ver, kexec-tools $kexec_ver, $libraries libraries)"
+say "arm64 assets ready: $cache/assets.json (kernel $release $kernel_ver, busybox $busybox_ver, makedumpfile $makedumpfile_ver, kexec-tools $kexec_ver, nodejs $nodejs_ver, $libraries libraries)"

@@ -2,15 +2,23 @@
 /*
  * A reference kexec loader for purgatory bundles.
  *
- *   loader BUNDLE_DIR          load the bundle with kexec_load(2)
- *   loader --exec              reboot into a loaded reboot bundle
- *   loader --unload [--crash]  unload the normal (or crash) image
+ *   loader [--verify] BUNDLE_DIR  load the bundle with kexec_load(2)
+ *   loader --exec                 reboot into a loaded reboot bundle
+ *   loader --unload [--crash]     unload the normal (or crash) image
  *
  * It reads BUNDLE_DIR/segments.bin (a 32-byte header, then 96-byte entries,
  * all little-endian; declared in toolchain/bundle/table.ts), reads each
  * segment file, and passes the table's entry and flags to the kernel
  * unchanged. The purgatory in the bundle checks every segment's SHA-256
- * before it enters the kernel, so this loader does not hash anything.
+ * before it enters the kernel; --verify also checks them here, before
+ * kexec_load, so a damaged bundle is refused while it can still be rebuilt
+ * rather than at crash time.
+ *
+ * A crash bundle is only good for the boot it was built in (the elfcorehdr
+ * carries the addresses of the VMCOREINFO note and of the per-CPU crash
+ * notes, which the kernel allocates at boot). When BUNDLE_DIR/boot.txt
+ * exists (toolchain/bundle/boot.ts, docs/kdump-service.md), the loader
+ * compares it with the running system and refuses, naming what moved.
  *
  * Build: scripts/build-loader.sh (aarch64-linux-gnu-gcc -static -Os).
  */
@@ -37,6 +45,68 @@ struct kexec_segment { /* include/uapi/linux/kexec.h */
 	const void *mem;
 	size_t memsz;
 };
+
+/* SHA-256 (FIPS 180-4), for --verify. */
+struct sha256 {
+	uint32_t h[8];
+	unsigned char buf[64];
+	uint64_t len;
+	size_t fill;
+};
+
+static const uint32_t K256[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROR(x, n) ((x) >> (n) | (x) << (32 - (n)))
+
+static void sha256_block(struct sha256 *c, const unsigned char *p)
+{
+	uint32_t w[64], s[8];
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (int i = 16; i < 64; i++) {
+		uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ w[i - 15] >> 3;
+		uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ w[i - 2] >> 10;
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	memcpy(s, c->h, sizeof s);
+	for (int i = 0; i < 64; i++) {
+		uint32_t t1 = s[7] + (ROR(s[4], 6) ^ ROR(s[4], 11) ^ ROR(s[4], 25)) + ((s[4] & s[5]) ^ (~s[4] & s[6])) + K256[i] + w[i];
+		uint32_t t2 = (ROR(s[0], 2) ^ ROR(s[0], 13) ^ ROR(s[0], 22)) + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
+		memmove(s + 1, s, 7 * sizeof s[0]);
+		s[4] += t1;
+		s[0] = t1 + t2;
+	}
+	for (int i = 0; i < 8; i++)
+		c->h[i] += s[i];
+}
+
+static void sha256(const unsigned char *p, size_t n, unsigned char out[32])
+{
+	struct sha256 c = { { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 }, { 0 }, 0, 0 };
+	size_t i = 0;
+	for (; i + 64 <= n; i += 64)
+		sha256_block(&c, p + i);
+	unsigned char tail[128] = { 0 };
+	size_t rest = n - i, pad = rest < 56 ? 64 : 128;
+	memcpy(tail, p + i, rest);
+	tail[rest] = 0x80;
+	for (int b = 0; b < 8; b++)
+		tail[pad - 1 - b] = (unsigned char)((uint64_t)n * 8 >> (8 * b));
+	for (size_t j = 0; j < pad; j += 64)
+		sha256_block(&c, tail + j);
+	for (int j = 0; j < 8; j++)
+		for (int b = 0; b < 4; b++)
+			out[4 * j + b] = (unsigned char)(c.h[j] >> (24 - 8 * b));
+}
 
 static uint64_t le64(const unsigned char *p)
 {
@@ -81,6 +151,93 @@ static unsigned char *slurp(const char *dir, const char *name, size_t *len)
 	return buf;
 }
 
+/* The first line of a small file (sysfs, procfs), without its newline; "" when unreadable. */
+static void first_line(const char *path, char *out, size_t n)
+{
+	out[0] = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	if (!fgets(out, (int)n, f))
+		out[0] = 0;
+	fclose(f);
+	out[strcspn(out, "\n")] = 0;
+}
+
+/* The start of "Kernel code" in /proc/iomem (0 when hidden or absent: not root). */
+static unsigned long long kernel_code(void)
+{
+	char line[256];
+	unsigned long long start = 0, end;
+	FILE *f = fopen("/proc/iomem", "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (strstr(line, " : Kernel code") && sscanf(line, " %llx-%llx", &start, &end) == 2)
+			break;
+	fclose(f);
+	return start;
+}
+
+/*
+ * Compares BUNDLE_DIR/boot.txt ("purgatory-boot 1", then boot_id,
+ * vmcoreinfo, crash_notes CPU and kernel_code lines) with the running
+ * system. Returns the number of facts that moved, each printed; -1 when
+ * boot.txt is malformed.
+ */
+static int boot_moved(const char *dir)
+{
+	char path[4096], line[256], now[128];
+	int moved = 0;
+	snprintf(path, sizeof path, "%s/boot.txt", dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof line, f) || strcmp(line, "purgatory-boot 1\n")) {
+		fprintf(stderr, "loader: %s is not a \"purgatory-boot 1\" file\n", path);
+		fclose(f);
+		return -1;
+	}
+	while (fgets(line, sizeof line, f)) {
+		char val[64];
+		unsigned cpu;
+		unsigned long long built, cur;
+		line[strcspn(line, "\n")] = 0;
+		if (sscanf(line, "boot_id %63s", val) == 1) {
+			first_line("/proc/sys/kernel/random/boot_id", now, sizeof now);
+			if (strcmp(val, now)) {
+				fprintf(stderr, "loader: moved: boot_id %s -> %s (the bundle was built in another boot)\n", val, now[0] ? now : "unknown");
+				moved++;
+			}
+		} else if (sscanf(line, "vmcoreinfo 0x%llx", &built) == 1) {
+			first_line("/sys/kernel/vmcoreinfo", now, sizeof now);
+			if (sscanf(now, "%llx", &cur) != 1 || cur != built) {
+				fprintf(stderr, "loader: moved: vmcoreinfo 0x%llx -> %s\n", built, now[0] ? now : "none");
+				moved++;
+			}
+		} else if (sscanf(line, "crash_notes %u 0x%llx", &cpu, &built) == 2) {
+			snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%u/crash_notes", cpu);
+			first_line(path, now, sizeof now);
+			if (sscanf(now, "%llx", &cur) != 1 || cur != built) {
+				fprintf(stderr, "loader: moved: crash_notes of cpu%u 0x%llx -> %s%s\n", cpu, built, now[0] ? "0x" : "", now[0] ? now : "none");
+				moved++;
+			}
+		} else if (sscanf(line, "kernel_code 0x%llx", &built) == 1) {
+			cur = kernel_code();
+			if (cur != built) {
+				fprintf(stderr, "loader: moved: kernel_code 0x%llx -> 0x%llx\n", built, cur);
+				moved++;
+			}
+		} else {
+			fprintf(stderr, "loader: boot.txt: unknown line \"%s\"\n", line);
+			fclose(f);
+			return -1;
+		}
+	}
+	fclose(f);
+	return moved;
+}
+
 /* The likely cause of each errno kexec_load returns (kernel/kexec.c, kexec_core.c). */
 static const char *cause(int err)
 {
@@ -104,7 +261,7 @@ static const char *cause(int err)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: loader BUNDLE_DIR | loader --exec | loader --unload [--crash]\n");
+	fprintf(stderr, "usage: loader [--verify] BUNDLE_DIR | loader --exec | loader --unload [--crash]\n");
 	return 2;
 }
 
@@ -127,10 +284,11 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (argc != 2 || argv[1][0] == '-')
+	int verify = argc == 3 && !strcmp(argv[1], "--verify");
+	if (argc != 2 + verify || argv[1 + verify][0] == '-')
 		return usage();
 
-	const char *dir = argv[1];
+	const char *dir = argv[1 + verify];
 	size_t len;
 	unsigned char *t = slurp(dir, "segments.bin", &len);
 	if (len < 32 || memcmp(t, "PGSEGTB1", 8) || le32(t + 8) != 1) {
@@ -164,8 +322,28 @@ int main(int argc, char **argv)
 			fprintf(stderr, "loader: %s is %zu bytes, the table says %zu\n", name, flen, seg[i].bufsz);
 			return 1;
 		}
+		if (verify) {
+			unsigned char got[32];
+			sha256(seg[i].buf, flen, got);
+			if (memcmp(got, e + 32, 32)) {
+				fprintf(stderr, "loader: %s does not match its SHA-256 in segments.bin: the bundle is damaged; rebuild it\n", name);
+				return 1;
+			}
+		}
 		printf("loader: segment %u %-16s mem 0x%09lx memsz 0x%08lx bufsz 0x%08lx\n", i, name,
 		       (unsigned long)le64(e), (unsigned long)seg[i].memsz, (unsigned long)seg[i].bufsz);
+	}
+	if (verify)
+		printf("loader: verified %u segments against segments.bin\n", count);
+	if (flags & KEXEC_ON_CRASH) {
+		int moved = boot_moved(dir);
+		if (moved < 0)
+			return 1;
+		if (moved > 0) {
+			fprintf(stderr, "loader: refusing %s: it was built for another boot (%d fact%s moved, above); its capture would find no usable notes in /proc/vmcore. Rebuild it in this boot (purgatory kdump arm)\n",
+				dir, moved, moved == 1 ? "" : "s");
+			return 1;
+		}
 	}
 	if (syscall(SYS_kexec_load, (unsigned long)entry, (unsigned long)count, seg, (unsigned long)flags)) {
 		int err = errno;

@@ -31,6 +31,8 @@ export interface BootOptions {
   readonly timeoutMs: number;
   /** More QEMU arguments (a TCG plugin: toolchain/qemu/plugin.ts startCounting). */
   readonly extraArgs?: readonly string[];
+  /** A reset boots the machine again (the same -kernel and -initrd) instead of ending QEMU. Default false (-no-reboot). */
+  readonly reboot?: boolean;
 }
 
 export interface Exit {
@@ -65,8 +67,9 @@ export class Machine {
     this.args = [
       "-M", virtMachine(o.el2 === true), "-cpu", "cortex-a57", "-smp", String(o.smp), "-m", o.memory,
       "-nodefaults", "-display", "none", "-monitor", "none", "-serial", "stdio", "-nic", "none",
-      // A reset (panic=-1, a failed kexec) ends QEMU instead of booting again.
-      "-no-reboot",
+      // A reset (panic=-1, a failed kexec) ends QEMU instead of booting again,
+      // unless the test wants the machine back up (kdump-service.test.ts).
+      ...(o.reboot === true ? [] : ["-no-reboot"]),
       "-kernel", o.kernel, "-initrd", o.initrd, "-append", o.append, ...(o.extraArgs ?? []),
     ];
     this.child = spawn("qemu-system-aarch64", this.args, { stdio: ["pipe", "pipe", "pipe"] });

@@ -42,7 +42,7 @@ describe("loadAssets", () => {
       assets.kernel.image,
       ...(assets.kernel.config ? [assets.kernel.config] : []),
       assets.busybox.binary,
-      ...[assets.makedumpfile, assets.kexecTools].flatMap((p) => [p.binary, p.interpreter, ...p.libraries]),
+      ...[assets.makedumpfile, assets.kexecTools, assets.nodejs].flatMap((p) => [p.binary, p.interpreter, ...p.libraries]),
     ];
     for (const f of files) {
       expect(isAbsolute(f.path), f.path).toBe(true);
@@ -83,6 +83,7 @@ describe("loadAssets", () => {
   it.each([
     ["makedumpfile", "/usr/bin/makedumpfile"],
     ["kexecTools", "/sbin/kexec"],
+    ["nodejs", "/usr/bin/node"],
   ] as const)("lists %s's interpreter and the closure of its NEEDED sonames, each file carrying that SONAME (readelf)", (key, guestPath) => {
     const m = assets[key];
     expect(m.binary.guestPath).toBe(guestPath);

@@ -10,6 +10,7 @@ import { checkInitrd, withFileSource, type InitrdCheck } from "../initrd/index.j
 import { checkLoad, planLayout, type Mode, type Plan, type Role } from "../layout/index.js";
 import { formatConsole, patch, purgatoryBlob, type Console, type Policy } from "../purgatory/index.js";
 import type { Target } from "../target/index.js";
+import { BOOT_FILE, bootFacts, encodeBootFile } from "./boot.js";
 import { editChosen, type ChosenResult } from "./chosen.js";
 import { MANIFEST_FORMAT, serializeManifest, type Manifest, type ManifestSegment } from "./manifest.js";
 import { encodeSegmentTable } from "./table.js";
@@ -213,6 +214,10 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
     tools: { purgatory: TOOL_VERSION, assembler: purg.assembler },
   };
   files.set("manifest.json", new TextEncoder().encode(serializeManifest(manifest)));
+  // A crash load is good only for the boot whose note addresses it carries:
+  // boot.txt lets a loader check that without parsing JSON (boot.ts).
+  const boot = mode === "crash" ? bootFacts(target) : null;
+  if (boot !== null) files.set(BOOT_FILE, new TextEncoder().encode(encodeBootFile(boot)));
   return { files, manifest, plan, warnings: [...kernel.warnings, ...initrdNotes] };
 }
 

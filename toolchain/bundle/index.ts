@@ -18,3 +18,5 @@ export { verifyBundle } from "./verify.js";
 export type { VerifyCheck, VerifyReport } from "./verify.js";
 export { BundleDir, writeDirAtomic } from "./write.js";
 export type { StagedFile } from "./write.js";
+export { BOOT_FILE, BOOT_FILE_MAGIC, bootFacts, bootMoved, encodeBootFile, formatMoved, parseBootFile } from "./boot.js";
+export type { BootFacts, Moved } from "./boot.js";

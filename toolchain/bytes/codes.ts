@@ -120,6 +120,12 @@ export const ERROR_CODES = {
   NO_ASSETS: "the provisioned arm64 assets are missing: run npm run provision",
   BAD_ASSETS: "a provisioned asset whose digest or description is wrong",
   STALE_ASSETS: "assets described in an older schema than this code reads",
+  // The kdump service on the target (toolchain/kdump)
+  BAD_BOOT_FILE: "a bundle's boot.txt that is malformed",
+  NO_BOOT_ID: "no /proc/sys/kernel/random/boot_id, so a crash load cannot be tied to its boot",
+  BAD_STATE: "a kdump state file (armed.json) that is malformed",
+  NO_LOADER: "the loader program cannot be started",
+  LOAD_FAILED: "the loader refused a bundle, or kexec_load failed",
   // Command-line options
   BAD_OPTION: "a command-line option's value is out of range or malformed (exit 2)",
 } as const;

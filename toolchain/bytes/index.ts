@@ -9,3 +9,4 @@ export { ByteReader, ByteWriter, hex, hex64, readU32BE, toNumber, viewOf } from 
 export { stableJson } from "./json.js";
 export { decodeLayout, defineLayout, encodeLayout, fieldWidth } from "./layout.js";
 export type { Field, FieldKind, Layout, Record_ } from "./layout.js";
+export { crc32, crc32Portable } from "./crc32.js";

@@ -26,6 +26,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: "inspect", load: () => import("./inspect.js") },
   { name: "target", load: () => import("./target.js") },
   { name: "boot", load: () => import("./boot.js") },
+  { name: "kdump", load: () => import("./kdump.js") },
 ];
 
 /** The modules a run with `args` needs: the named command's, or all of them. */

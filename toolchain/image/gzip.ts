@@ -1,5 +1,5 @@
-import { crc32, inflateRawSync } from "node:zlib";
-import { ByteReader, InputError, hex } from "../bytes/index.js";
+import { inflateRawSync } from "node:zlib";
+import { ByteReader, InputError, crc32, hex } from "../bytes/index.js";
 import { MAX_DECOMPRESSED, concat, tooLarge } from "./_common.js";
 
 /**

@@ -1,5 +1,4 @@
-import { crc32 } from "node:zlib";
-import { InputError, decodeLayout, defineLayout, hex } from "../bytes/index.js";
+import { InputError, crc32, decodeLayout, defineLayout, hex } from "../bytes/index.js";
 
 /**
  * U-Boot legacy image (`uImage`, made by `mkimage -A arm64 -O linux -T kernel`):

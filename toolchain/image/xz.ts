@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { crc32 } from "node:zlib";
-import { ByteReader, InputError, hex } from "../bytes/index.js";
+import { ByteReader, InputError, crc32, hex } from "../bytes/index.js";
 import { MAX_DECOMPRESSED, concat, tooLarge } from "./_common.js";
 
 /**

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { createInflateRaw, crc32 } from "node:zlib";
-import { InputError, hex } from "../bytes/index.js";
+import { createInflateRaw } from "node:zlib";
+import { InputError, crc32, hex } from "../bytes/index.js";
 import { CpioWalker } from "./cpio.js";
 
 /**

@@ -19,6 +19,7 @@ import { parseVmcoreinfo } from "./vmcoreinfo.js";
  * | page size | `AT_PAGESZ` in `/proc/self/auxv`, `PAGESIZE=` in vmcoreinfo, or the caller | |
  * | command line | `/proc/cmdline` | one line |
  * | base device tree | `/sys/firmware/fdt` | raw FDT |
+ * | boot id | `/proc/sys/kernel/random/boot_id` | a UUID and a newline (Linux `drivers/char/random.c`) |
  */
 
 export interface CollectOptions {
@@ -85,6 +86,11 @@ export function collectTarget(src: CaptureSource, opts: CollectOptions = {}): Co
   if (fdt === null) warnings.push("no /sys/firmware/fdt: give a base device tree to later steps yourself");
 
   const pageSize = choosePageSize(src, vmcoreinfo?.text, opts.pageSize);
+  // The boot id names the boot whose note addresses these are; a crash load
+  // built from them is refused in any other boot (docs/kdump-service.md).
+  const bootIdFile = src.read("proc/sys/kernel/random/boot_id");
+  // (No warning without it: only `kdump arm` needs it, and says so.)
+  const bootId = bootIdFile === null ? undefined : sysfs(bootIdFile, /^([0-9a-f-]{36})\n?$/, "proc/sys/kernel/random/boot_id", "a UUID", (m) => m[1] as string);
   const target: Target = {
     version: 1,
     pageSize,
@@ -93,6 +99,7 @@ export function collectTarget(src: CaptureSource, opts: CollectOptions = {}): Co
     vmcoreinfo,
     commandLine,
     dtb: fdt,
+    ...(bootId === undefined ? {} : { bootId }),
   };
   if (target.crashKernel === null) warnings.push("no \"Crash kernel\" range in /proc/iomem: boot the target with crashkernel= for kdump");
   validateTarget(target);

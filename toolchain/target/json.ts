@@ -15,6 +15,10 @@ const KEYS = [
   "commandLine", "cpuNotes", "crashKernel", "crashKernelLow", "dtb", "kernelCode",
   "kernelData", "memory", "pageSize", "reserved", "version", "vmcoreinfo",
 ] as const;
+/** Fields a description may leave out (written before they existed); `object` requires the others. */
+const OPTIONAL_KEYS = ["bootId"] as const;
+/** `/proc/sys/kernel/random/boot_id`: a UUID in lower-case hex (Linux drivers/char/random.c, proc_do_uuid). */
+export const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const FDT_MAGIC = 0xd00dfeed;
 
 /** Serializes a target as JSON text (sorted keys, two-space indent, trailing newline). */
@@ -38,8 +42,9 @@ export function serializeTarget(t: Target): string {
     reserved: t.reserved.map(range),
     version: t.version,
     vmcoreinfo,
+    ...(t.bootId === undefined ? {} : { bootId: t.bootId }),
   };
-  return JSON.stringify(doc, null, 2) + "\n";
+  return JSON.stringify(sortKeys(doc), null, 2) + "\n";
 }
 
 /**
@@ -60,7 +65,7 @@ export function parseTarget(text: string): Target {
       "target.json must be JSON as written by `purgatory describe`.",
     );
   }
-  const o = object(doc, "", KEYS);
+  const o = object(doc, "", KEYS, OPTIONAL_KEYS);
   if (o.version !== 1) {
     bad("version", `version ${JSON.stringify(o.version)} is not 1`, "This purgatory reads version 1; re-run `purgatory describe` with it, or upgrade.");
   }
@@ -78,6 +83,7 @@ export function parseTarget(text: string): Target {
     kernelData: o.kernelData === null ? null : range(o.kernelData, "kernelData"),
     commandLine: string(o.commandLine, "commandLine"),
     dtb: o.dtb === null ? null : base64(o.dtb, "dtb"),
+    ...(o.bootId === undefined ? {} : { bootId: string(o.bootId, "bootId") }),
   };
   validateTarget(target);
   return target;
@@ -132,6 +138,9 @@ export function validateTarget(t: Target): void {
       }
     }
   }
+  if (t.bootId !== undefined && !BOOT_ID.test(t.bootId)) {
+    bad("bootId", `boot id ${JSON.stringify(t.bootId)} is not a lower-case UUID`, "Copy /proc/sys/kernel/random/boot_id unchanged, without its newline.");
+  }
   if (t.commandLine.includes("\0")) bad("commandLine", "the command line contains a NUL byte", "/proc/cmdline is one line of text.");
   if (t.dtb !== null && (t.dtb.length < 4 || new DataView(t.dtb.buffer, t.dtb.byteOffset, t.dtb.byteLength).getUint32(0, false) !== FDT_MAGIC)) {
     bad("dtb", "the base DTB does not start with the FDT magic d0 0d fe ed", "Give the raw /sys/firmware/fdt, base64-encoded.");
@@ -148,15 +157,19 @@ function typeName(v: unknown): string {
   return v === null ? "null" : Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : `${typeof v} ${JSON.stringify(v)}`;
 }
 
-function object<K extends string>(v: unknown, path: string, keys: readonly K[]): Record<K, unknown> {
+function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+function object<K extends string, O extends string = never>(v: unknown, path: string, keys: readonly K[], optional: readonly O[] = []): Record<K, unknown> & Partial<Record<O, unknown>> {
   if (v === null || typeof v !== "object" || Array.isArray(v)) bad(path, `expected an object, found ${typeName(v)}`);
   const o = v as Record<string, unknown>;
   const at = (k: string) => (path === "" ? k : `${path}.${k}`);
   for (const k of Object.keys(o)) {
-    if (!(keys as readonly string[]).includes(k)) bad(at(k), `unknown field "${k}"`, `Known fields here: ${keys.join(", ")}.`);
+    if (!(keys as readonly string[]).includes(k) && !(optional as readonly string[]).includes(k)) bad(at(k), `unknown field "${k}"`, `Known fields here: ${[...keys, ...optional].join(", ")}.`);
   }
   for (const k of keys) if (!Object.hasOwn(o, k)) bad(at(k), `missing field "${k}"`, "Every field is required; write null where a fact is unknown.");
-  return o as Record<K, unknown>;
+  return o as Record<K, unknown> & Partial<Record<O, unknown>>;
 }
 
 function array(v: unknown, path: string): unknown[] {

@@ -56,4 +56,12 @@ export interface Target {
   readonly commandLine: string;
   /** The base device tree (/sys/firmware/fdt), or null when none was captured. */
   readonly dtb: Uint8Array | null;
+  /**
+   * The boot this description was taken in (`/proc/sys/kernel/random/boot_id`,
+   * a random UUID the kernel makes at every boot), when known. A crash load
+   * is only good for the boot whose vmcoreinfo and crash-note addresses it
+   * carries (docs/kdump-service.md); absent in descriptions of emulated
+   * machines and in target.json files written before it existed.
+   */
+  readonly bootId?: string;
 }

@@ -1,0 +1,119 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { InputError } from "../bytes/index.js";
+import { BundleDir, SEGMENT_FILE, buildBundle, composeCommandLine, verifyBundle, type Manifest } from "../bundle/index.js";
+import { IMAGE_HEAD_SIZE, loadKernelImage } from "../image/index.js";
+import { parseConsole } from "../purgatory/index.js";
+import { runLoader } from "./_exec.js";
+import { crashLoaded, describeThisBoot, memoryOf } from "./live.js";
+import { ARMED_FORMAT, hashFile, serializeArmed, statePaths, writeAtomic, type Armed } from "./state.js";
+
+export interface ArmOptions {
+  /** The live system's root (`/`). */
+  readonly root: string;
+  readonly stateDir: string;
+  /** The capture kernel, in any arm64 format (usually the running kernel's own /boot/vmlinuz). */
+  readonly kernel: string;
+  /** The capture initramfs (`purgatory initramfs`). */
+  readonly initrd: string;
+  /** The static loader (scripts/build-loader.sh). */
+  readonly loader: string;
+  /** Words appended to the running kernel's command line (without crashkernel= and BOOT_IMAGE=). */
+  readonly append: string;
+  /** The purgatory's console (`pl011@ADDR`, `8250@ADDR`, `none`). */
+  readonly console: string;
+}
+
+export interface ArmReport {
+  readonly armed: Armed;
+  readonly manifest: Manifest;
+  /** Whether the unwrapped kernel came from the state directory's cache. */
+  readonly kernelCached: boolean;
+  /** Milliseconds of each step. */
+  readonly ms: { readonly describe: number; readonly kernel: number; readonly bundle: number; readonly verify: number; readonly load: number };
+  readonly loaderOutput: string;
+  readonly warnings: readonly string[];
+}
+
+/**
+ * `purgatory kdump arm`: describes this boot, builds the crash bundle into the
+ * state directory (the unwrapped kernel reused by content), verifies it
+ * offline, loads it with the loader (`--verify`: the loader re-hashes every
+ * segment and compares boot.txt with the running system before kexec_load),
+ * and records what it loaded in armed.json.
+ * @throws InputError `LOAD_FAILED` when the loader refuses or kexec_load fails (with its words).
+ */
+export async function armKdump(o: ArmOptions): Promise<ArmReport> {
+  const paths = statePaths(o.stateDir);
+  const t0 = performance.now();
+  const now = describeThisBoot(o.root);
+  const t1 = performance.now();
+
+  // The unwrapped kernel, keyed by the SHA-256 of the kernel file as given.
+  const kernelIn = hashFile(o.kernel);
+  const cached = join(paths.kernels, `${kernelIn.sha256}.Image`);
+  const kernelCached = existsSync(cached);
+  if (!kernelCached) {
+    const image = await loadKernelImage(new Uint8Array(readFileSync(o.kernel)));
+    writeAtomic(cached, image.bytes);
+  }
+  const t2 = performance.now();
+
+  const commandLine = composeCommandLine({ mode: "crash", reuse: now.target.commandLine, append: o.append, commandLine: undefined });
+  const out = await BundleDir.open(paths.bundle);
+  let manifest: Manifest;
+  let initrdSha: string;
+  let warnings: readonly string[];
+  try {
+    const kernel = out.copy(SEGMENT_FILE.kernel, cached, IMAGE_HEAD_SIZE);
+    const initrd = out.copy(SEGMENT_FILE.initrd, o.initrd);
+    initrdSha = Buffer.from(initrd.sha256).toString("hex");
+    const b = await buildBundle({
+      mode: "crash", kernel, initrd, dtb: null, target: now.target, commandLine,
+      seed: new Uint8Array(randomBytes(32)), seedSource: "random", console: parseConsole(o.console),
+    });
+    await out.commit(b.files);
+    manifest = b.manifest;
+    warnings = b.warnings;
+  } finally {
+    await out.discard();
+  }
+  const initrdSize = hashFile(join(paths.bundle, SEGMENT_FILE.initrd)).size;
+  const t3 = performance.now();
+
+  const verify = await verifyBundle(paths.bundle);
+  if (!verify.ok) {
+    const f = verify.firstFailure;
+    // A bundle fresh from buildBundle that fails verifyBundle is a bug in one of them, not bad input.
+    throw new Error(`armKdump: the crash bundle just built in ${paths.bundle} fails "${f?.check}": ${f?.detail}`);
+  }
+  const t4 = performance.now();
+
+  // Replace whatever crash image is loaded (kexec_load replaces it in one call).
+  const load = runLoader(o.loader, ["--verify", paths.bundle]);
+  if (load.status !== 0 || crashLoaded(o.root) === false) {
+    throw new InputError("LOAD_FAILED", `Cannot arm kdump: ${o.loader} --verify ${paths.bundle} exited with ${load.status}: ${load.output.split("\n").filter((l) => !l.includes(" segment ")).join("; ")}`, paths.bundle,
+      "The loader's message says why; `purgatory explain` on the bundle names each kernel rule.");
+  }
+  const t5 = performance.now();
+
+  const armed: Armed = {
+    format: ARMED_FORMAT,
+    bundle: paths.bundle,
+    armedAt: new Date().toISOString(),
+    boot: now.boot,
+    kernel: kernelIn,
+    initrd: { path: o.initrd, sha256: initrdSha, size: initrdSize },
+    cpus: now.boot.crashNotes.map((n) => n.cpu),
+    memory: memoryOf(now.target),
+    commandLine,
+    loader: o.loader,
+  };
+  writeAtomic(paths.armed, serializeArmed(armed));
+  const ms = (a: number, b: number) => Math.round(b - a);
+  return {
+    armed, manifest, kernelCached, loaderOutput: load.output, warnings: [...now.warnings, ...warnings],
+    ms: { describe: ms(t0, t1), kernel: ms(t1, t2), bundle: ms(t2, t3), verify: ms(t3, t4), load: ms(t4, t5) },
+  };
+}
