@@ -7,7 +7,7 @@ import { buildElfcorehdr } from "../target/index.js";
 import { parseFdt, serializeFdt, type AddrSize } from "../fdt/index.js";
 import { checkImage, loadKernelImage, type KernelImage } from "../image/index.js";
 import { checkLoad, planLayout, type Mode, type Plan, type Role } from "../layout/index.js";
-import { formatConsole, patch, purgatoryBlob, type Console, type Policy } from "../purgatory/index.js";
+import { DEFAULT_CONSOLE, formatConsole, patch, purgatoryBlob, type Console, type Policy } from "../purgatory/index.js";
 import type { Target } from "../target/index.js";
 import { editChosen, type ChosenResult } from "./chosen.js";
 import { MANIFEST_FORMAT, serializeManifest, type Manifest, type ManifestSegment } from "./manifest.js";
@@ -149,7 +149,10 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
   const regions = plan.segments
     .filter((s) => s.role !== "purgatory")
     .map((s) => ({ start: s.mem, length: s.bufsz, sha256: digests.get(s.role)! }));
-  const purgatory = patch(purg.blob, { kernel_entry: plan.kernelEntry, dtb_addr: at("dtb"), regions });
+  // segment_memsz: the purgatory builds its page tables only inside the memory its segment really has.
+  const purgSegment = plan.segments.find((s) => s.role === "purgatory");
+  if (purgSegment === undefined) throw new Error("buildBundle: the plan has no purgatory segment");
+  const purgatory = patch(purg.blob, { kernel_entry: plan.kernelEntry, dtb_addr: at("dtb"), regions, segment_memsz: purgSegment.memsz });
   data.set("purgatory", purgatory);
   digests.set("purgatory", sha(purgatory));
 
@@ -193,7 +196,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
     },
     purgatory: {
       sha256Unpatched: purg.sha256,
-      console: formatConsole(o.console ?? { kind: "pl011", base: 0x9000000n, shift: 0 }),
+      console: formatConsole(o.console ?? DEFAULT_CONSOLE),
       onMismatch: o.onMismatch ?? "spin",
       mmu: o.mmu ?? true,
       crypto: o.crypto ?? true,
