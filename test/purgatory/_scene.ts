@@ -40,14 +40,19 @@ export const SHIM_AT = 0x4018_0000n;
 /** Where the pre-stages (fixtures/prestage.S) run on QEMU virt: clear of QEMU's DTB ROM, the shim and the kernel. */
 export const PRESTAGE_AT = 0x4017_0000n;
 
-export type PrestageEntry = "prestage_cadence" | "prestage_pci_16550" | "prestage_vhe" | "prestage_serror";
+export type PrestageEntry = "prestage_cadence" | "prestage_pci_16550" | "prestage_vhe" | "prestage_vbar" | "prestage_serror";
 
-/** The pre-stages, assembled at `at` and set to jump to `target`; start the CPU at `entry` (an address). */
-export async function prestage(name: PrestageEntry, target: bigint, at = PRESTAGE_AT): Promise<{ image: Image; entry: bigint }> {
+/**
+ * The pre-stages, assembled at `at` and set to jump to `target` (and, for
+ * prestage_vbar, to set VBAR to `vbar`); start the CPU at `entry` (an address).
+ */
+export async function prestage(name: PrestageEntry, target: bigint, at = PRESTAGE_AT, vbar = 0n): Promise<{ image: Image; entry: bigint }> {
   const file = "test/purgatory/fixtures/prestage.S";
   const a = await (await getAssembler()).assemble(readFileSync(file, "utf8"), { file, address: at });
   const bytes = a.bytes.slice();
-  new DataView(bytes.buffer).setBigUint64(a.labels.get("prestage_target")!, target, true);
+  const view = new DataView(bytes.buffer);
+  view.setBigUint64(a.labels.get("prestage_target")!, target, true);
+  view.setBigUint64(a.labels.get("prestage_vbar_value")!, vbar, true);
   return { image: { addr: at, bytes }, entry: at + BigInt(a.labels.get(name)!) };
 }
 

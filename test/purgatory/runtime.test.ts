@@ -219,6 +219,20 @@ function flippedKernel(): { addr: bigint; bytes: Uint8Array } {
 
 const HALTED = (c: string) => c.includes("purgatory: halted\r\n");
 
+describe("VBAR", () => {
+  it.each([
+    [EL1, 1n],
+    [EL2, 2n],
+  ] as const)("on %s, the VBAR a previous kernel left is the one the kernel finds (the purgatory points it at its own vectors meanwhile)", async (machine, el) => {
+    const theirs = 0x4016_0800n; // 2 KiB aligned, as VBAR must be
+    const pre = await prestage("prestage_vbar", PURGATORY_AT, undefined, theirs);
+    const r = await boot(s, { machine, prestage: pre });
+    const rep = standinReport(r.console);
+    expectRun(r, rep !== undefined && r.exitCode === 0, "the stand-in kernel must run and power off");
+    expect(rep).toMatchObject({ el, vbar: theirs, x0: DTB_AT });
+  }, 60_000);
+});
+
 describe("refusing to run unpatched (slot patched)", () => {
   it("refuses a blob no loader patched, says why, and applies the policy instead of jumping to 0", async () => {
     const spin = await boot(s, { machine: EL1, blob: (await build()).blob, until: HALTED, timeoutMs: 20_000 });
