@@ -87,6 +87,7 @@ const blob = patch(first.blob, {
   kernel_entry: 0x4020_0000n,
   dtb_addr: 0x4400_0000n,
   regions: [regionOf(0x4020_0000n, kernel), regionOf(0x4500_0000n, bigRegion)],
+  segment_memsz: first.memsz,
 });
 const run = await runCounted(
   {

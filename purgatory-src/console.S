@@ -1,47 +1,95 @@
-// Console output on a polled UART, chosen at run time from three slots:
-//   slot_console_kind  (u32)  0 none, 1 PL011, 2 8250/16550
+// Console output on a polled UART, chosen at run time from four slots:
+//   slot_console_kind  (u32)  0 none, 1 PL011 (also arm,sbsa-uart), 2 8250
+//                             (16550 family), 3 Cadence (cdns,uart-r1p12,
+//                             xlnx,xuartps)
 //   slot_console_base  (u64)  MMIO base of the UART
-//   slot_console_shift (u32)  8250 register shift: 0 = byte registers at
-//                             stride 1, 2 = 32-bit registers at stride 4
-//                             (device tree reg-shift = 2, reg-io-width = 4)
+//   slot_console_shift (u32)  8250 only: register n is at base + (n << shift),
+//                             0..3 (device tree reg-shift)
+//   slot_console_width (u32)  8250 only: 1 = byte accesses, 4 = 32-bit
+//                             accesses (device tree reg-io-width)
 // The UART is taken as set up (clock, baud rate, enabled) by firmware or the
 // previous kernel; only the transmit path is used, and every character waits
-// for room in the FIFO instead of being written blindly.
+// for room in the FIFO instead of being written blindly. The registers:
+//   PL011 (Arm PL011 TRM): UARTDR at 0x00, UARTFR at 0x18, TXFF = FR bit 5.
+//   8250 (Linux include/uapi/linux/serial_reg.h): THR is register 0, LSR
+//     register 5, THRE = LSR bit 5.
+//   Cadence (Linux drivers/tty/serial/xilinx_uartps.c, QEMU
+//     hw/char/cadence_uart.c): channel status CDNS_UART_SR at 0x2c with
+//     TXFULL = bit 4, the TX/RX FIFO CDNS_UART_FIFO at 0x30; 32-bit registers.
+//
+// Every wait is bounded: CONSOLE_POLLS status reads per character (16384; at
+// 60 to 200 ns per device read, 1 to 3 ms, more than a character takes at
+// 9600 baud). A UART still not ready then is taken as broken: console_off is
+// set and nothing more is written to it, so a dead UART costs one bounded
+// delay, never a hang. console_off is also set by vectors.S when the console
+// itself faulted.
 //
 // All routines follow AAPCS64 and need a stack. console_putc clobbers only
-// x9-x11 and the flags, so callers may keep values in x0-x8 and x12-x17.
+// x9-x12 and the flags, so callers may keep values in x0-x8 and x13-x17.
 
 // console_putc: writes the character in w0 (bits 7:0).
 console_putc:
+	ldr	w9, console_off
+	cbnz	w9, console_putc_done
 	ldr	w9, slot_console_kind
+	ldr	x10, slot_console_base
+	mov	w12, #0x4000			// CONSOLE_POLLS
 	cmp	w9, #1
 	b.eq	console_pl011
 	cmp	w9, #2
 	b.eq	console_8250
-	ret					// none, or a kind this build does not know
+	cmp	w9, #3
+	b.eq	console_cadence
+console_putc_done:
+	ret					// none, off, or a kind this build does not know
 console_pl011:
-	ldr	x10, slot_console_base
-console_pl011_wait:
-	ldr	w11, [x10, #0x18]		// UARTFR (PL011 TRM, register summary)
-	tbnz	w11, #5, console_pl011_wait	// TXFF: transmit FIFO full
+	ldr	w11, [x10, #0x18]		// UARTFR
+	tbz	w11, #5, console_pl011_put	// TXFF clear: room in the FIFO
+	subs	w12, w12, #1
+	b.ne	console_pl011
+	b	console_timeout
+console_pl011_put:
 	str	w0, [x10]			// UARTDR
 	ret
 console_8250:
-	ldr	x10, slot_console_base
 	ldr	w9, slot_console_shift
 	mov	x11, #5				// LSR is register 5
 	lsl	x11, x11, x9
 	add	x11, x10, x11
-	cbnz	w9, console_8250_wide
-console_8250_wait:
+	ldr	w9, slot_console_width
+	cmp	w9, #4
+	b.eq	console_8250_wide
+console_8250_byte:
 	ldrb	w9, [x11]
-	tbz	w9, #5, console_8250_wait	// LSR.THRE: transmit holding register empty
+	tbnz	w9, #5, console_8250_byte_put	// LSR.THRE: transmit holding register empty
+	subs	w12, w12, #1
+	b.ne	console_8250_byte
+	b	console_timeout
+console_8250_byte_put:
 	strb	w0, [x10]			// THR is register 0
 	ret
-console_8250_wide:				// shifted registers take 32-bit accesses
+console_8250_wide:				// reg-io-width 4: 32-bit accesses
 	ldr	w9, [x11]
-	tbz	w9, #5, console_8250_wide
+	tbnz	w9, #5, console_8250_wide_put
+	subs	w12, w12, #1
+	b.ne	console_8250_wide
+	b	console_timeout
+console_8250_wide_put:
 	str	w0, [x10]
+	ret
+console_cadence:
+	ldr	w11, [x10, #0x2c]		// CDNS_UART_SR
+	tbz	w11, #4, console_cadence_put	// TXFULL clear
+	subs	w12, w12, #1
+	b.ne	console_cadence
+	b	console_timeout
+console_cadence_put:
+	str	w0, [x10, #0x30]		// CDNS_UART_FIFO
+	ret
+console_timeout:				// the character is dropped, and every later one
+	mov	w9, #1
+	adr	x10, console_off
+	str	w9, [x10]
 	ret
 
 // console_puts: writes the NUL-terminated string at x0.

@@ -1,27 +1,37 @@
 // Purgatory entry: verify every region, then enter the kernel.
 //
 // In (the kexec contract, docs/kexec-contract.md §2): MMU and caches off,
-// at EL2 or EL1, registers unknown. Nothing is assumed about x0..x30 or sp.
-// Out: x0 = slot_dtb_addr, x1 = x2 = x3 = 0, a branch to slot_kernel_entry at
-// the same exception level, MMU and caches off (booting.rst), and every system
-// register the purgatory changed as it was on entry. DAIF is masked first, as
-// booting.rst wants it at kernel entry.
+// at EL2 or EL1, registers unknown. Nothing is assumed about x0..x30, sp or
+// VBAR. Out: x0 = slot_dtb_addr, x1 = x2 = x3 = 0, a branch to
+// slot_kernel_entry at the same exception level, MMU and caches off
+// (booting.rst), DAIF masked, and every system register the purgatory changed
+// (VBAR included) as it was on entry.
+//
+// First the purgatory's own exception vectors go in (vectors.S), so that a
+// fault anywhere after is reported instead of jumping through whatever VBAR
+// the previous kernel left. Then it refuses to run unless a loader patched it
+// (docs/purgatory-abi.md, "Run time"): slot_patched holds "PATCHED!", and
+// kernel_entry and region_count are not 0; an unpatched blob would otherwise
+// "verify" nothing and jump to address 0.
 //
 // The fast path, chosen at run time: SHA-256 with the SHA-256 instructions
 // (sha256-ce.S) when ID_AA64ISAR0_EL1.SHA2 says the CPU has them, and hashing
 // with the MMU and caches on (mmu.S). slot_flags turns either off: bit 0
 // (FLAG_NO_MMU) keeps the MMU off, bit 1 (FLAG_NO_CRYPTO) keeps the scalar
 // sha256.S. When the map cannot be built, the console says why and the
-// purgatory hashes with the MMU off.
+// purgatory hashes with the MMU off. SError is unmasked while regions are
+// hashed (when the vectors are in), so an asynchronous abort from a read is
+// reported; it is masked again before the kernel runs.
 //
 // The code is position-independent: slots, strings and the stack are reached
 // with PC-relative adr/ldr-literal only, so the same bytes run at any
-// 16-byte-aligned load address.
+// 16-byte-aligned load address (the vectors need 2 KiB, see vectors.S).
 //
 // Registers kept across calls: x19 region count, x20 current region entry,
 // x21 its index, x22 the SHA-256 routine, x23 1 while the MMU is on, x24 1
-// while FP/SIMD is enabled for sha256_ce. Region entries are 48 bytes:
-// start u64, length u64, sha256[32].
+// while FP/SIMD is enabled for sha256_ce, x25 1 while the purgatory's vectors
+// are installed. Region entries are 48 bytes: start u64, length u64,
+// sha256[32].
 
 purgatory_entry:
 	msr	daifset, #0xf
@@ -29,10 +39,27 @@ purgatory_entry:
 	mov	sp, x9
 	mov	x23, #0
 	mov	x24, #0
+	adr	x9, purgatory_exceptions	// the run-time state starts clear
+	str	wzr, [x9]
+	adr	x9, console_off
+	str	wzr, [x9]
+	adr	x9, purgatory_reset_tried
+	str	wzr, [x9]
+	bl	purgatory_vectors_on		// x25
 	ldr	w19, slot_region_count
 	ldr	w9, header_region_capacity	// a count past the table would hash garbage
 	cmp	w19, w9
 	b.hi	purgatory_bad_count
+	ldr	x9, slot_patched
+	movz	x10, #0x4150			// "PATCHED!" as a little-endian u64
+	movk	x10, #0x4354, lsl #16
+	movk	x10, #0x4548, lsl #32
+	movk	x10, #0x2144, lsl #48
+	cmp	x9, x10
+	b.ne	purgatory_unpatched
+	ldr	x9, slot_kernel_entry
+	cbz	x9, purgatory_unpatched
+	cbz	w19, purgatory_unpatched
 
 	adr	x22, sha256			// the scalar routine, unless the CPU has better
 	ldr	w9, slot_flags
@@ -80,6 +107,8 @@ purgatory_announce:				// "verifying N regions with <routine>, caches <on|off>"
 purgatory_verify_start:
 	adr	x20, slot_regions
 	mov	x21, #0
+	cbz	x25, purgatory_verify
+	msr	daifclr, #4			// SError reaches our vectors while hashing
 
 purgatory_verify:				// the table is sorted by start address (patch sorts it)
 	cmp	x21, x19
@@ -103,6 +132,7 @@ purgatory_verify:				// the table is sorted by start address (patch sorts it)
 	b	purgatory_verify
 
 purgatory_verified:
+	msr	daifset, #4			// booting.rst: DAIF masked at kernel entry
 	bl	purgatory_restore
 	adr	x0, msg_ok
 	bl	console_puts
@@ -116,6 +146,7 @@ purgatory_verified:
 	bl	console_hex
 	adr	x0, msg_newline
 	bl	console_puts
+	bl	purgatory_vectors_off		// the last change undone: VBAR as found
 	ldr	x17, slot_kernel_entry
 	ldr	x0, slot_dtb_addr		// booting.rst: x0 = physical address of the DTB
 	mov	x1, xzr				// x1..x3 = 0 (reserved for future use)

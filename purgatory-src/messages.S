@@ -1,4 +1,4 @@
-// Console messages of entry.S, fail.S and mmu.S, NUL-terminated.
+// Console messages of entry.S, fail.S, mmu.S and vectors.S, NUL-terminated.
 msg_verifying:
 	.asciz	"purgatory: verifying "
 msg_with_ce:
@@ -13,8 +13,8 @@ msg_caches_off:
 	.asciz	"purgatory: caches stay off: "
 msg_mmu_el:
 	.asciz	"not at EL1 or EL2"
-msg_mmu_vhe:
-	.asciz	"EL2 with HCR_EL2.E2H set (VHE) is not handled"
+msg_mmu_memsz:
+	.asciz	"the segment's memsz (slot segment_memsz) is smaller than mem_size"
 msg_mmu_granule:
 	.asciz	"the CPU has no 4 KiB translation granule"
 msg_mmu_range:
@@ -39,8 +39,39 @@ msg_actual:
 	.asciz	"\r\n  actual   "
 msg_bad_count:
 	.asciz	"purgatory: region count exceeds the region table: "
+msg_unpatched:
+	.asciz	"purgatory: refusing to run: not patched by a loader (slot patched, kernel_entry, region_count)\r\n"
 msg_reset:
 	.asciz	"purgatory: resetting (PSCI SYSTEM_RESET)\r\n"
+msg_no_psci:
+	.asciz	"purgatory: cannot reset: no PSCI conduit that leaves this exception level (slot psci)\r\n"
+msg_no_vectors:
+	.asciz	"purgatory: no exception vectors: the load address is not 2 KiB aligned\r\n"
+msg_exception:
+	.asciz	"purgatory: "
+msg_kind_sync:					// four names 16 bytes apart, by vector kind
+	.asciz	"synchronous"
+	.space	4
+	.asciz	"IRQ"
+	.space	12
+	.asciz	"FIQ"
+	.space	12
+	.asciz	"SError"
+	.space	9
+msg_exception_at:
+	.asciz	" exception at EL"
+msg_exception_ec:
+	.asciz	": EC 0x"
+msg_exception_esr:
+	.asciz	", ESR 0x"
+msg_exception_far:
+	.asciz	", FAR 0x"
+msg_exception_elr:
+	.asciz	", ELR 0x"
+msg_exception_offset:
+	.asciz	" (purgatory+0x"
+msg_exception_offset_end:
+	.asciz	")"
 msg_halt:
 	.asciz	"purgatory: halted\r\n"
 msg_newline:

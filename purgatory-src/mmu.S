@@ -14,6 +14,21 @@
 // (kernel/kexec_core.c sanity_check_segment_list), and so a neighbour that is
 // not RAM (firmware, secure memory) never becomes cacheable.
 //
+// At EL2 with HCR_EL2.E2H = 1 (VHE, as a kernel that runs its host at EL2
+// leaves it: arch/arm64/kernel/hyp-stub.S, HCR_HOST_VHE_FLAGS in
+// arch/arm64/include/asm/kvm_arm.h) the EL2 translation regime is EL2&0: it
+// has two VA ranges, TCR_EL2 takes TCR_EL1's layout (T1SZ, EPD1, IPS at bit
+// 32) and descriptors take the EL1 permission bits (AP[1], PXN and UXN) (Arm
+// ARM D8.2, "The VMSAv8-64 translation regimes"). The map is then built
+// exactly as at EL1, and loaded through the EL2 registers (SCTLR_EL2,
+// TCR_EL2, MAIR_EL2, TTBR0_EL2; TTBR1_EL2 is left alone, EPD1 stops walks
+// through it); TLBI ALLE2 covers the EL2&0 regime.
+//
+// The pool must lie inside the purgatory's segment: when slot_segment_memsz
+// (the memsz the loader gave the segment) is smaller than header mem_size,
+// the tables would be written over memory nobody gave us, so the MMU stays
+// off and the console says why.
+//
 // The tables come from the pool: whole 4 KiB pages from the first page
 // boundary after the blob to purgatory_start + mem_size. Every table is
 // written in full, so nothing relies on the loader zeroing memory. When the
@@ -42,6 +57,11 @@ purgatory_mmu_build:
 	stp	x23, x24, [sp, #48]
 	stp	x25, x26, [sp, #64]
 	stp	x27, x28, [sp, #80]
+	adr	x0, msg_mmu_memsz		// the pool must lie in memory the loader gave us
+	ldr	x9, slot_segment_memsz
+	ldr	w10, header_mem_size
+	cmp	x9, x10
+	b.lo	mmu_build_done
 	mrs	x9, CurrentEL
 	ubfx	x9, x9, #2, #2
 	cmp	x9, #1
@@ -49,19 +69,18 @@ purgatory_mmu_build:
 	adr	x0, msg_mmu_el
 	cmp	x9, #2
 	b.ne	mmu_build_done
-	adr	x0, msg_mmu_vhe
 	mrs	x10, hcr_el2
-	tbnz	x10, #34, mmu_build_done	// HCR_EL2.E2H: the EL2&0 regime (VHE) is not handled
+	tbnz	x10, #34, mmu_build_el1		// HCR_EL2.E2H: the EL2&0 regime, built as EL1's
 	mov	x22, #0x40			// AP[1] is RES1 in a one-EL regime (Arm ARM D8.4)
 	movz	x23, #0x40, lsl #48		// XN, bit 54 (bit 53 is RES0 at EL2)
 	movz	x13, #0x8080, lsl #16		// TCR_EL2: RES1 bits 31 and 23,
 	movk	x13, #0x3510			// T0SZ 16, walks inner/outer WB, inner shareable, TG0 4 KiB
 	mov	x14, #16			// PS at bit 16
 	b	mmu_build_granule
-mmu_build_el1:
+mmu_build_el1:					// EL1, or EL2 with E2H (VHE): the two-range layout
 	mov	x22, #0				// AP[2:1] = 00: EL1 read/write; EL0-writable would imply PXN
 	movz	x23, #0x60, lsl #48		// UXN and PXN, bits 54 and 53
-	movz	x13, #0x80, lsl #16		// TCR_EL1: EPD1 (no TTBR1 walks),
+	movz	x13, #0x80, lsl #16		// TCR_EL1 (or TCR_EL2 with E2H): EPD1 (no TTBR1 walks),
 	movk	x13, #0x3510			// T0SZ 16, walks inner/outer WB, inner shareable, TG0 4 KiB
 	mov	x14, #32			// IPS at bit 32
 

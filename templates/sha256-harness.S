@@ -50,6 +50,8 @@ slot_console_kind:
 	.word	1
 slot_console_shift:
 	.word	0
+slot_console_width:
+	.word	4
 harness_newline:
 	.asciz	"\r\n"
 harness_done_text:
@@ -57,6 +59,8 @@ harness_done_text:
 	.balign	4096				// writes on a page apart from the code (see purgatory.S)
 harness_digest:
 	.space	32
+console_off:
+	.word	0				// console.S: set if the UART times out
 	.balign	16
 	.space	2048
 harness_stack_top:

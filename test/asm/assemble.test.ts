@@ -28,7 +28,8 @@ function programs(): [string, SourceLine[]][] {
   const standin = "test/purgatory/fixtures/standin-kernel.S";
   return [
     ["templates/purgatory.S", expandTemplateFile("purgatory.S", {
-      regions: 16, region_bytes: 768, console_kind: 1, console_base: 0x9000000n, console_shift: 0, policy: 0, flags: 0, pool_bytes: 131072,
+      regions: 16, region_bytes: 768, console_kind: 1, console_base: 0x9000000n, console_shift: 0, console_width: 4, policy: 0, psci: 3, flags: 0,
+      pool_bytes: 131072,
     })],
     ["templates/sha256-harness.S", expandTemplateFile("sha256-harness.S", { table: 0x41000000n, routine: "sha256_ce" })],
     [standin, readFileSync(standin, "utf8").split("\n").map((text, i) => ({ file: standin, line: i + 1, text }))],

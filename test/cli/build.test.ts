@@ -23,16 +23,22 @@ describe("purgatory build", () => {
     expect(r.out).toBe(
       `wrote ${out}: ${lib.blob.length} bytes, sha256 ${lib.sha256} (${lib.assembler})\n` +
         `  memsz ${lib.memsz} bytes (the blob and its page-table pool): give the segment at least this\n` +
-        "  console pl011@0x9000000, on mismatch spin, 16 regions, flags none (fast path)\n" +
+        "  console pl011@0x9000000, on mismatch spin, psci auto, 16 regions, flags none (fast path)\n" +
         `  slot map: ${out}.json\n`,
     );
   });
 
-  it("sets the console, policy and table size from the options", async () => {
+  it("sets the console, policy, PSCI conduit and table size from the options", async () => {
     const out = join(dir, "q.bin");
-    const r = await cli(["--console", "8250@0x1c28000,shift=2", "--on-mismatch", "reset", "--regions", "20", "-o", out]);
+    const r = await cli(["--console", "8250@0x1c28000,shift=2,width=4", "--on-mismatch", "reset", "--psci", "smc", "--regions", "20", "-o", out]);
     expect(r.code).toBe(0);
-    expect(readSlots(new Uint8Array(readFileSync(out)))).toMatchObject({ console_kind: "8250", console_base: 0x1c28000n, console_shift: 2, policy: "reset" });
+    expect(readSlots(new Uint8Array(readFileSync(out)))).toMatchObject({
+      console_kind: "8250", console_base: 0x1c28000n, console_shift: 2, console_width: 4, policy: "reset", psci: "smc",
+    });
+    expect(r.out).toContain("  console 8250@0x1c28000,shift=2,width=4, on mismatch reset, psci smc, 20 regions");
+    const c = join(dir, "c.bin");
+    expect((await cli(["--console", "cadence@0xff000000", "-o", c])).code).toBe(0);
+    expect(readSlots(new Uint8Array(readFileSync(c)))).toMatchObject({ console_kind: "cadence", console_base: 0xff000000n, console_width: 4 });
   });
 
   it("turns parts of the fast path off and sizes the page-table pool", async () => {
@@ -50,13 +56,15 @@ describe("purgatory build", () => {
     const r = await cli(["--console", "none", "-o", out, "--json"]);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
-    expect(j).toMatchObject({ output: out, console: "none", onMismatch: "spin", regions: 16, flags: [], slots: { abi: 2, slots: { kernel_entry: { offset: 80 } } } });
+    expect(j).toMatchObject({ output: out, console: "none", onMismatch: "spin", psci: "auto", regions: 16, flags: [], slots: { abi: 3, slots: { kernel_entry: { offset: 0x60 } } } });
     expect(existsSync(`${out}.json`)).toBe(false);
   });
 
   it.each([
     [["--console", "pl011"], "BAD_CONSOLE"],
     [["--console", "pl011@0x9000001"], "MISALIGNED"],
+    [["--console", "8250@0x1000,shift=1,width=4"], "BAD_CONSOLE"],
+    [["--on-mismatch", "reset", "--psci", "none"], "NO_PSCI"],
     [["--regions", "8"], "BAD_VALUE"],
     [["--page-tables", "5000"], "BAD_VALUE"],
   ])("refuses %j with exit 1 and writes nothing", async (args, code) => {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CommandModule } from "yargs";
 import inspectCommand from "../../toolchain/cli/inspect.js";
+import { hex64 } from "../../toolchain/bytes/index.js";
 import { build, patch } from "../../toolchain/purgatory/index.js";
 import type { Build } from "../../toolchain/purgatory/index.js";
 import { runCommand } from "./_purgatory-cli.js";
@@ -18,22 +19,29 @@ beforeAll(async () => {
   b = await build();
   file = join(dir, "p.bin");
   const sha = new Uint8Array(32).fill(0xab);
-  writeFileSync(file, patch(b.blob, { kernel_entry: 0x4020_0000n, dtb_addr: 0x4400_0000n, regions: [{ start: 0x4400_0000n, length: 0x1234n, sha256: sha }] }));
+  writeFileSync(file, patch(b.blob, {
+    kernel_entry: 0x4020_0000n, dtb_addr: 0x4400_0000n, regions: [{ start: 0x4400_0000n, length: 0x1234n, sha256: sha }], segment_memsz: b.memsz,
+  }));
 });
 
 describe("purgatory inspect", () => {
   it("shows the header, every slot with its value, the regions and the code", async () => {
     const r = await cli([file]);
     expect(r).toMatchObject({ code: 0, err: "" });
-    expect(r.out).toContain(`${file}: purgatory ABI 2, ${b.blob.length} bytes (memsz ${b.memsz}), sha256 `);
-    expect(r.out).toContain("  flags         @0x74   0x0   (fast path)\n");
+    expect(r.out).toContain(`${file}: purgatory ABI 3, ${b.blob.length} bytes (memsz ${b.memsz}), sha256 `);
+    expect(r.out).toContain("  flags         @0x9c   0x0   (fast path)\n");
     expect(r.out).toContain('  0x8   magic                 "PURGATRY"');
-    expect(r.out).toContain("  kernel_entry  @0x50   0x0000000040200000\n");
-    expect(r.out).toContain("  dtb_addr      @0x58   0x0000000044000000\n");
-    expect(r.out).toContain("  console_shift @0x6c   0   (console pl011@0x9000000)\n");
-    expect(r.out).toContain("  region_count  @0x78   1 of 16\n");
+    expect(r.out).toContain("  kernel_entry  @0x60   0x0000000040200000\n");
+    expect(r.out).toContain("  dtb_addr      @0x68   0x0000000044000000\n");
+    expect(r.out).toContain("  console_shift @0x8c   0\n");
+    expect(r.out).toContain("  console_width @0x90   4   (console pl011@0x9000000)\n");
+    expect(r.out).toContain("  psci          @0x98   auto\n");
+    expect(r.out).toContain(`  segment_memsz @0x78   ${hex64(b.memsz)}\n`);
+    expect(r.out).toContain('  patched       @0x80   yes ("PATCHED!")\n');
+    expect(r.out).toContain("  region_count  @0xa0   1 of 16\n");
     expect(r.out).toContain(`     0  start 0x0000000044000000  length 0x0000000000001234  sha256 ${"ab".repeat(32)}\n`);
-    expect(r.out).toContain(`code 0x380..${"0x" + b.header.code_end.toString(16)} (${(b.header.code_end - 0x380) / 4} instructions):\n  00380  d5034fdf  msr daifset, #0xf\n`);
+    const start = b.header.code_start;
+    expect(r.out).toContain(`code 0x${start.toString(16)}..${"0x" + b.header.code_end.toString(16)} (${(b.header.code_end - start) / 4} instructions):\n  00${start.toString(16)}  d5034fdf  msr daifset, #0xf\n`);
   });
 
   it("reports as JSON, and leaves out the disassembly with --no-disasm", async () => {
@@ -47,7 +55,18 @@ describe("purgatory inspect", () => {
   it("names the flags that are set", async () => {
     const flagged = join(dir, "f.bin");
     writeFileSync(flagged, patch(b.blob, { flags: 3 }));
-    expect((await cli([flagged, "--no-disasm"])).out).toContain("  flags         @0x74   0x3   (no_mmu, no_crypto)\n");
+    const out = (await cli([flagged, "--no-disasm"])).out;
+    expect(out).toContain("  flags         @0x9c   0x3   (no_mmu, no_crypto)\n");
+    expect(out).toContain("  segment_memsz @0x78   0x0000000000000000   (not given: caches stay off)\n");
+    expect(out).toContain("  patched       @0x80   no: the blob refuses to run\n");
+  });
+
+  it("shows console slots that no build would write as they are, saying so", async () => {
+    const odd = join(dir, "o.bin");
+    const blob = b.blob.slice();
+    new DataView(blob.buffer).setUint32(b.header.console_width_offset, 1, true); // a PL011 with byte accesses
+    writeFileSync(odd, blob);
+    expect((await cli([odd, "--no-disasm"])).out).toContain("  console_width @0x90   1   (console pl011: shift 0 and width 1 do not go together)\n");
   });
 
   it("refuses a file that is not a purgatory, with the offset and exit 1", async () => {

@@ -144,10 +144,11 @@ export interface Production {
   readonly capture: Uint8Array;
 }
 
-/** The production machine: `smp` CPUs (default 2), started at EL2 with `el2` (default EL1), with more QEMU arguments `extraArgs`. */
+/** The production machine: `smp` CPUs (default 2), started at EL2 with `el2` (default EL1), QEMU's `cpu` (default cortex-a57), with more QEMU arguments `extraArgs`. */
 export interface ProductionMachine {
   readonly smp?: number;
   readonly el2?: boolean;
+  readonly cpu?: string;
   readonly extraArgs?: readonly string[];
 }
 
@@ -159,7 +160,8 @@ export interface ProductionMachine {
 export async function bootProduction(guest: Pick<Guest, "kernel" | "production">, timeoutMs: number, on: ProductionMachine = {}): Promise<Production> {
   const machine = new Machine({
     kernel: guest.kernel.path, initrd: guest.production, append: PRODUCTION_APPEND, memory: "1G", smp: on.smp ?? 2,
-    ...(on.el2 === true ? { el2: true } : {}), ...(on.extraArgs === undefined ? {} : { extraArgs: on.extraArgs }), timeoutMs,
+    ...(on.el2 === true ? { el2: true } : {}), ...(on.cpu === undefined ? {} : { cpu: on.cpu }),
+    ...(on.extraArgs === undefined ? {} : { extraArgs: on.extraArgs }), timeoutMs,
   });
   const agent = new Agent(machine);
   try {

@@ -27,6 +27,8 @@ export interface BootOptions {
   readonly smp: number;
   /** Start the CPUs at EL2 (`virt,virtualization=on`; QEMU's PSCI then answers SMC, not HVC). Default EL1. */
   readonly el2?: boolean;
+  /** QEMU's -cpu value; default cortex-a57. */
+  readonly cpu?: string;
   /** QEMU is killed this many milliseconds after it started. */
   readonly timeoutMs: number;
   /** More QEMU arguments (a TCG plugin: toolchain/qemu/plugin.ts startCounting). */
@@ -65,7 +67,7 @@ export class Machine {
 
   constructor(o: BootOptions) {
     this.args = [
-      "-M", virtMachine(o.el2 === true), "-cpu", "cortex-a57", "-smp", String(o.smp), "-m", o.memory,
+      "-M", virtMachine(o.el2 === true), "-cpu", o.cpu ?? "cortex-a57", "-smp", String(o.smp), "-m", o.memory,
       "-nodefaults", "-display", "none", "-monitor", "none", "-serial", "stdio", "-nic", "none",
       // A reset (panic=-1, a failed kexec) ends QEMU instead of booting again,
       // unless the test wants the machine back up (kdump-service.test.ts).

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, it, type TestContext } from "vitest";
 import { loadAssets, type Assets } from "../../scripts/assets.js";
 import { parseManifest, type Manifest } from "../../toolchain/bundle/manifest.js";
+import { readBundle } from "../../toolchain/bundle/read.js";
+import { bootBundle } from "../../toolchain/qemu/index.js";
 import { NT_PRSTATUS, PT_LOAD, PT_NOTE, parseNotes, readElf, type ProgramHeader } from "../../toolchain/elf/index.js";
 import { toNumber } from "../../toolchain/bytes/index.js";
 import { parseTarget, type Target } from "../../toolchain/target/index.js";
@@ -42,6 +44,8 @@ const CONFIGS: readonly Config[] = [
 const key = (c: Config) => `el${c.el2 ? 2 : 1}-smp${c.smp}`;
 /** For test names. */
 const label = (c: Config) => `EL${c.el2 ? 2 : 1} with ${c.smp} CPU${c.smp === 1 ? "" : "s"}`;
+/** A CPU with FEAT_VHE for the VHE boot (see the last describe). */
+const VHE_CPU = "max,pauth-impdef=on";
 /** `purgatory boot --timeout`, seconds: the kernel reaches /init in some 6 s under TCG on a busy host. */
 const BOOT_S = 120;
 /** The production guest: QEMU start to the capture received. */
@@ -348,3 +352,31 @@ describe.concurrent("the purgatory's guard in emulation: a kernel segment change
   });
 });
 
+
+// VHE: on a CPU with FEAT_VHE (QEMU -cpu max; the IMP DEF pointer
+// authentication algorithm, because QARMA under TCG slows the kernel down
+// several times) started at EL2, the purgatory hands over at EL2 and the
+// kernel runs its host there with HCR_EL2.E2H = 1. toolchain/qemu's `cpu`
+// option; `purgatory boot` itself keeps cortex-a57.
+describe("emulated kexec on a VHE CPU", () => {
+  it("a reboot bundle at EL2 on -cpu max: the purgatory hashes with the caches on, and the kernel runs with VHE", { timeout: TEST_MS }, async (ctx) => {
+    const { expect } = ctx;
+    const c = { el2: true, smp: 1 };
+    const dir = await makeBundleAsync({
+      mode: "reboot",
+      targetJson: await virtTarget(c),
+      kernelPath: assets.kernel.image.path,
+      initrdPath,
+      commandLine: rebootCommandLine("vhe"),
+      outDir: join(work, "vhe"),
+      seed: "00",
+    });
+    const r = await qemuSlots.run(async () => bootBundle(await readBundle(dir), { el2: true, cpu: VHE_CPU, timeoutMs: BOOT_S * 1000, expect: /^@@DONE [0-9.]+@@$/ }));
+    ctx.onTestFailed(() => console.error(`${r.qemuArgs.join(" ")}\n${r.console}`));
+    expect(r.outcome, r.reason).toBe("success");
+    expect(r.console).toContain("purgatory: verifying 3 regions with the SHA-256 instructions, caches on\r\n");
+    expect(r.console).toContain("CPU features: detected: Virtualization Host Extensions");
+    expect(r.console).toContain("CPU: All CPU(s) started at EL2");
+    figures.push(`reboot el2-smp1 on ${VHE_CPU}: init at ${/\[\s*([0-9.]+)\] Run \/init as init process/.exec(r.console)?.[1]} s (printk)`);
+  });
+});

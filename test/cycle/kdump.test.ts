@@ -225,20 +225,27 @@ describe("the kdump cycle", () => {
   }, MACHINE_MS);
 });
 
-// The same cycle with the production kernel at EL2 (virt,virtualization=on):
-// kexec then enters the purgatory at EL2, where it builds its identity map
-// with the EL2 registers and resets through SMC.
-describe("the kdump cycle at EL2", () => {
+// The same cycle with the production kernel at EL2 (virt,virtualization=on)
+// on a CPU with FEAT_VHE (-cpu max; the IMP DEF pointer authentication
+// algorithm, as QARMA under TCG is slow): the kernel runs its host at EL2
+// with HCR_EL2.E2H = 1, as Linux does wherever VHE exists, and its kexec
+// (cpu_soft_restart) enters the purgatory at EL2 with E2H still set. The
+// purgatory builds its identity map in the EL2&0 regime and hashes with the
+// caches on (kdumpCycle waits for that line); it resets through SMC. EL2
+// without VHE is the purgatory's path in emulated kexec
+// (test/cycle/emulated.test.ts) and on bare metal (test/purgatory/).
+describe("the kdump cycle at EL2 with VHE", () => {
   let el2: Production | undefined;
   afterAll(async () => {
     if (el2 !== undefined) await keepConsole(el2.machine, "kdump-el2");
   });
 
-  it(`the production kernel at EL2 crashes into the capture kernel through our purgatory, and makedumpfile reads the marker`, async (ctx) => {
-    el2 = await bootProduction(guest, MACHINE_MS, { el2: true });
+  it(`the production kernel at EL2 (VHE) crashes into the capture kernel through our purgatory, and makedumpfile reads the marker`, async (ctx) => {
+    el2 = await bootProduction(guest, MACHINE_MS, { el2: true, cpu: "max,pauth-impdef=on" });
     const p = el2;
     ctx.onTestFailed(() => console.error(p.machine.transcript()));
     expect((await p.agent.run("dmesg | grep -c 'CPU(s) started at EL2'", STEP_MS)).output.trim()).toBe("1");
+    expect((await p.agent.run("dmesg | grep -c 'CPU features: detected: Virtualization Host Extensions'", STEP_MS)).output.trim()).toBe("1");
     const capturePath = join(work, "el2.capture");
     writeFileSync(capturePath, p.capture);
     const targetJson = describeCapture(capturePath, join(work, "el2-target.json"));

@@ -37,6 +37,25 @@ export function sha256hex(b: Uint8Array): string {
 /** Where the stand-in hypervisor (fixtures/hide-sha2.S) runs: 2 KiB aligned, clear of QEMU's DTB ROM and the kernel. */
 export const SHIM_AT = 0x4018_0000n;
 
+/** Where the pre-stages (fixtures/prestage.S) run on QEMU virt: clear of QEMU's DTB ROM, the shim and the kernel. */
+export const PRESTAGE_AT = 0x4017_0000n;
+
+export type PrestageEntry = "prestage_cadence" | "prestage_pci_16550" | "prestage_vhe" | "prestage_vbar" | "prestage_serror";
+
+/**
+ * The pre-stages, assembled at `at` and set to jump to `target` (and, for
+ * prestage_vbar, to set VBAR to `vbar`); start the CPU at `entry` (an address).
+ */
+export async function prestage(name: PrestageEntry, target: bigint, at = PRESTAGE_AT, vbar = 0n): Promise<{ image: Image; entry: bigint }> {
+  const file = "test/purgatory/fixtures/prestage.S";
+  const a = await (await getAssembler()).assemble(readFileSync(file, "utf8"), { file, address: at });
+  const bytes = a.bytes.slice();
+  const view = new DataView(bytes.buffer);
+  view.setBigUint64(a.labels.get("prestage_target")!, target, true);
+  view.setBigUint64(a.labels.get("prestage_vbar_value")!, vbar, true);
+  return { image: { addr: at, bytes }, entry: at + BigInt(a.labels.get(name)!) };
+}
+
 /** The stand-in hypervisor that hides the SHA-256 instructions from EL1, set to start EL1 at `target`. */
 export async function hideSha2Shim(target: bigint): Promise<Image> {
   const file = "test/purgatory/fixtures/hide-sha2.S";
@@ -76,13 +95,16 @@ export async function scene(options: BuildOptions = {}): Promise<Scene> {
   const kernel = await standinKernel();
   const data = dataImages();
   const regions = [...data, { addr: KERNEL_AT, bytes: kernel }].map((d) => regionOf(d.addr, d.bytes));
-  const blob = patch(built.blob, { kernel_entry: KERNEL_AT, dtb_addr: DTB_AT, regions });
+  const blob = patch(built.blob, { kernel_entry: KERNEL_AT, dtb_addr: DTB_AT, regions, segment_memsz: built.memsz });
   const sorted = [...regions].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   return { built, blob, kernel, data, regions: sorted };
 }
 
 export interface Boot {
-  readonly machine: "virt" | "virt,virtualization=on";
+  /** `virt`, `virt,virtualization=on` (EL2), or another -M value. */
+  readonly machine: string;
+  /** Default cortex-a57 (`max` has FEAT_VHE). */
+  readonly cpu?: string;
   readonly blob?: Uint8Array;
   readonly at?: bigint;
   /** Replaces the image at this address (e.g. with a flipped byte). */
@@ -91,6 +113,8 @@ export interface Boot {
   readonly until?: (console: string) => boolean;
   /** Runs under the stand-in hypervisor (needs `virt,virtualization=on`): the purgatory starts at EL1 without SHA2. */
   readonly shim?: Image;
+  /** Starts at a pre-stage (`prestage`) that then jumps to the purgatory. */
+  readonly prestage?: { readonly image: Image; readonly entry: bigint };
   readonly extraArgs?: readonly string[];
 }
 
@@ -99,8 +123,9 @@ export function bootRun(s: Scene, b: Boot): BareMetalRun {
   const at = b.at ?? PURGATORY_AT;
   const images = [{ addr: KERNEL_AT, bytes: s.kernel }, ...s.data]
     .map((img) => (b.replace && img.addr === b.replace.addr ? b.replace : img))
-    .concat([{ addr: at, bytes: b.blob ?? s.blob }], b.shim ? [b.shim] : []);
-  const run = { machine: b.machine, images, entry: b.shim?.addr ?? at, timeoutMs: b.timeoutMs ?? 30_000, extraArgs: b.extraArgs ?? [] };
+    .concat([{ addr: at, bytes: b.blob ?? s.blob }], b.shim ? [b.shim] : [], b.prestage ? [b.prestage.image] : []);
+  const entry = b.prestage?.entry ?? b.shim?.addr ?? at;
+  const run = { machine: b.machine, images, entry, timeoutMs: b.timeoutMs ?? 30_000, extraArgs: b.extraArgs ?? [], ...(b.cpu ? { cpu: b.cpu } : {}) };
   return b.until ? { ...run, until: b.until } : run;
 }
 
@@ -108,9 +133,9 @@ export function boot(s: Scene, b: Boot): Promise<BareMetalResult> {
   return runBareMetal(bootRun(s, b));
 }
 
-const STANDIN_FIELDS = ["x0", "x1", "x2", "x3", "el", "sctlr", "daif", "tcr", "mair", "ttbr0", "fp"] as const;
+const STANDIN_FIELDS = ["x0", "x1", "x2", "x3", "el", "sctlr", "daif", "tcr", "mair", "ttbr0", "fp", "vbar", "hcr"] as const;
 
-/** What the stand-in kernel saw at entry: registers, EL, and the system registers of its EL (fp: CPACR_EL1 or CPTR_EL2). */
+/** What the stand-in kernel saw at entry: registers, EL, and the system registers of its EL (fp: CPACR_EL1 or CPTR_EL2; hcr: HCR_EL2 at EL2, else 0). */
 export type StandinReport = Readonly<Record<(typeof STANDIN_FIELDS)[number], bigint>>;
 
 /** Parses the stand-in kernel's line, or undefined when it never ran. */

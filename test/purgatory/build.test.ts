@@ -6,11 +6,11 @@ import { build, DEFAULT_PAGE_TABLES, FLAGS, headerRows, parseConsole, parseHeade
 import type { Build } from "../../toolchain/purgatory/index.js";
 import { gnuAssemble } from "../asm/_gnu.js";
 
-// The default blob (16 regions, PL011 at 0x09000000, policy spin), pinned. A
+// The default blob (16 regions, PL011 at 0x09000000, policy spin, PSCI auto), pinned. A
 // change to purgatory-src/, templates/ or the assembler changes this on
 // purpose: check the listing diff in fixtures/default-build/, then update the
 // pin and run `UPDATE_GOLDENS=1 npx vitest run --config test/vitest.config.ts test/purgatory/build.test.ts`.
-const DEFAULT_SHA256 = "d5fd118789c5537378a72f78e79af10d16c57c05a799ed4b7090df0c2b844f6d";
+const DEFAULT_SHA256 = "f57fa10b8c74aa0c0edc4e86948c9799f210052775be070fd67fb83a6acde4c8";
 
 const GOLDEN = "test/purgatory/fixtures/default-build";
 
@@ -63,8 +63,10 @@ describe("build", () => {
     const labels = def.assembly.labels;
     expect(h.code_start).toBe(labels.get("purgatory_entry"));
     expect(h.code_end).toBe(labels.get("code_end"));
-    expect(h.kernel_entry_offset).toBe(0x50);
-    expect(h.regions_offset).toBe(0x80);
+    expect(h.kernel_entry_offset).toBe(0x60);
+    expect(h.regions_offset).toBe(0xa8);
+    expect(labels.get("purgatory_vectors")! % 2048).toBe(0); // VBAR needs 2 KiB alignment: the blob is loaded page-aligned
+    expect(labels.get("purgatory_vectors")!).toBeLessThan(h.code_end); // inside the code range, so `inspect` disassembles it
     expect(labels.get("purgatory_digest")! % 4096).toBe(0); // run-time writes start a page of their own
     expect(labels.get("purgatory_digest")!).toBeGreaterThanOrEqual(h.code_end);
   });
@@ -85,18 +87,23 @@ describe("build", () => {
     expect((await build({ pageTables: 0 })).memsz).toBe(BigInt(def.blob.length));
   });
 
-  it("writes the options into the initial slots and sizes the region table", async () => {
-    const b = await build({ regions: 32, console: parseConsole("8250@0x1c28000,shift=2"), policy: "reset" });
+  it("writes the options into the initial slots and sizes the region table; the blob is not patched", async () => {
+    const b = await build({ regions: 32, console: parseConsole("8250@0x1c28000,shift=2,width=4"), policy: "reset", psci: "smc" });
     expect(b.header.region_capacity).toBe(32);
-    expect(readSlots(b.blob)).toMatchObject({ console_kind: "8250", console_base: 0x1c28000n, console_shift: 2, policy: "reset", regions: [] });
+    expect(readSlots(b.blob)).toMatchObject({
+      console_kind: "8250", console_base: 0x1c28000n, console_shift: 2, console_width: 4, policy: "reset", psci: "smc", regions: [], segment_memsz: 0n, patched: false,
+    });
+    expect(readSlots(def.blob)).toMatchObject({ psci: "auto", patched: false });
   });
 
   it.each([
     ["15 regions", { regions: 15 }, "BAD_VALUE"],
     ["257 regions", { regions: 257 }, "BAD_VALUE"],
     ["16.5 regions", { regions: 16.5 }, "BAD_VALUE"],
-    ["a misaligned PL011", { console: { kind: "pl011", base: 0x9000002n, shift: 0 } }, "MISALIGNED"],
+    ["a misaligned PL011", { console: { kind: "pl011", base: 0x9000002n, shift: 0, width: 4 } }, "MISALIGNED"],
     ["an unknown policy", { policy: "explode" }, "BAD_VALUE"],
+    ["an unknown PSCI conduit", { psci: "svc" }, "BAD_VALUE"],
+    ["policy reset with no PSCI conduit", { policy: "reset", psci: "none" }, "NO_PSCI"],
     ["-1 page tables", { pageTables: -1 }, "BAD_VALUE"],
     ["4097 page tables", { pageTables: 4097 }, "BAD_VALUE"],
     ["2.5 page tables", { pageTables: 2.5 }, "BAD_VALUE"],

@@ -4,7 +4,7 @@ import { build, patch, regionOf } from "../../toolchain/purgatory/index.js";
 import type { Build, Region } from "../../toolchain/purgatory/index.js";
 import { describeRun, runBareMetal } from "../../toolchain/qemu/index.js";
 import type { BareMetalResult, Image } from "../../toolchain/qemu/index.js";
-import { boot, DTB_AT, KERNEL_AT, PURGATORY_AT, scene, standinReport } from "./_scene.js";
+import { boot, DTB_AT, KERNEL_AT, prestage, PURGATORY_AT, scene, standinReport } from "./_scene.js";
 import type { Scene } from "./_scene.js";
 
 // purgatory-src/mmu.S on QEMU virt (cortex-a57): the identity map it builds,
@@ -69,10 +69,14 @@ function walk(pool: Uint8Array, poolAt: bigint, ttbr0: bigint, va: bigint, el: 1
 
 const pagesOf = (start: bigint, length: bigint): [bigint, bigint] => [start & ~(PAGE - 1n), (start + length + PAGE - 1n) & ~(PAGE - 1n)];
 
+// At EL2 with HCR_EL2.E2H = 1 (VHE: QEMU -cpu max, HCR_EL2.E2H set by
+// fixtures/prestage.S) the map is built in the EL2&0 regime's layout, the
+// EL1 one: AP[2:1] = 00 and PXN (bit 53) as execute-never, as at EL1.
 describe.each([
-  [EL1, 1],
-  [EL2, 2],
-] as const)("the identity map on %s (read back from guest memory and walked here)", (machine, el) => {
+  ["virt (EL1)", EL1, 1, undefined],
+  ["virt,virtualization=on (EL2)", EL2, 2, undefined],
+  ["virt,virtualization=on -cpu max, HCR_EL2.E2H = 1 (EL2 with VHE)", EL2, 1, "max"],
+] as const)("the identity map on %s (read back from guest memory and walked here)", (_name, machine, el, cpu) => {
   let b: Build;
   let pool: Uint8Array;
   let poolAt: bigint;
@@ -83,9 +87,10 @@ describe.each([
     const size = Number(b.memsz) - b.blob.length;
     // The kernel is a wfi loop here, so QEMU is still running when the memory is read.
     const blob = patch(s.blob, { kernel_entry: KERNEL_AT, regions: [...s.data.map((d) => regionOf(d.addr, d.bytes)), regionOf(KERNEL_AT, PARK)] });
-    const images = [{ addr: KERNEL_AT, bytes: PARK }, ...s.data, { addr: PURGATORY_AT, bytes: blob }];
+    const pre = cpu === undefined ? undefined : await prestage("prestage_vhe", PURGATORY_AT);
+    const images = [{ addr: KERNEL_AT, bytes: PARK }, ...s.data, { addr: PURGATORY_AT, bytes: blob }, ...(pre ? [pre.image] : [])];
     r = await runBareMetal({
-      machine, images, entry: PURGATORY_AT, timeoutMs: 30_000,
+      machine, images, entry: pre?.entry ?? PURGATORY_AT, timeoutMs: 30_000, ...(cpu ? { cpu } : {}),
       until: (c) => c.includes("entering kernel"), dump: [{ addr: poolAt, size }],
     });
     pool = r.dumps?.[0] ?? new Uint8Array(0);
@@ -141,27 +146,32 @@ describe.each([
 });
 
 /** The default purgatory (policy reset) with the first source line of `file` that contains `find` replaced (tests only). */
-async function variant(file: string, find: string, replacement: string): Promise<Uint8Array> {
+async function variant(file: string, find: string, replacement: string): Promise<{ bytes: Uint8Array; memsz: bigint }> {
   const b = await build({ policy: "reset" });
   const i = b.source.findIndex((l) => l.file === file && l.text.includes(find));
   expect(i, `${file} has no line with ${find}`).toBeGreaterThanOrEqual(0);
   const lines = b.source.map((l, j) => (j === i ? { ...l, text: replacement } : l));
-  return (await (await getAssembler()).assemble(lines)).bytes;
+  return { bytes: (await (await getAssembler()).assemble(lines)).bytes, memsz: b.memsz };
 }
 
 describe("hashing through the map", () => {
   it.each([EL1, EL2])("faults on the first read of a region on %s when mmu.S is edited to map regions without the access flag", async (machine) => {
     // Region leaves become 0x300: inner shareable, AttrIndx 0, AF clear, so any access through them faults (Arm ARM D8.5, Access flag fault).
     const edited = await variant("purgatory-src/mmu.S", "mov\tx2, #0x704", "\tmov\tx2, #0x300");
-    const blob = patch(edited, { kernel_entry: KERNEL_AT, dtb_addr: DTB_AT, regions: s.regions });
-    const r = await boot(s, { machine, blob, timeoutMs: 3000, extraArgs: ["-d", "int"] });
+    const blob = patch(edited.bytes, { kernel_entry: KERNEL_AT, dtb_addr: DTB_AT, regions: s.regions, segment_memsz: edited.memsz });
+    const r = await boot(s, { machine, blob, extraArgs: ["-d", "int"] });
     expect(r.console).toContain("caches on\r\n");
     expect(standinReport(r.console), describeRun(r)).toBeUndefined();
     const first = /Taking exception 4 \[Data Abort\][^\n]*\n\.\.\.from EL(\d) to EL(\d)\n\.\.\.with ESR (\w+)\/(\w+)\n\.\.\.with FAR (\w+)/.exec(r.stderr);
     expect(first, r.stderr.slice(0, 2000)).not.toBeNull();
     const el = machine === EL1 ? "1" : "2";
-    expect([first![1], first![2], first![5]]).toEqual([el, el, `0x${s.regions[0]!.start.toString(16)}`]);
+    const far = `0x${s.regions[0]!.start.toString(16)}`;
+    expect([first![1], first![2], first![5]]).toEqual([el, el, far]);
     expect(Number(first![4]) & 0x3c).toBe(0x08); // DFSC 0b0010xx: Access flag fault
+    // The purgatory's vectors report the same fault, with the caches off again, and reset.
+    expect(r.console).toMatch(new RegExp(`purgatory: synchronous exception at EL${el}: EC 0x25, ESR 0x0*${first![4]!.replace(/^0x/, "")}, FAR 0x0*${far.slice(2)}, `));
+    expect(r.console).toContain("purgatory: resetting (PSCI SYSTEM_RESET)\r\n");
+    expect(r.exitCode).toBe(0);
   }, 60_000);
 });
 
@@ -186,7 +196,7 @@ describe("falling back to caches off", () => {
   it.each([0, 3])("says the page-table pool is too small (%i tables), hashes with the caches off, and enters the kernel", async (pageTables) => {
     const b = await build({ policy: "reset", pageTables });
     expect(b.memsz).toBe(BigInt(b.blob.length + pageTables * 4096));
-    const r = await run(patch(b.blob, { kernel_entry: KERNEL_AT, dtb_addr: DTB_AT, regions: s.regions }));
+    const r = await run(patch(b.blob, { kernel_entry: KERNEL_AT, dtb_addr: DTB_AT, regions: s.regions, segment_memsz: b.memsz }));
     expect(r.console, describeRun(r)).toContain(
       "purgatory: caches stay off: the page-table pool is too small (build with more page tables)\r\n" +
         `purgatory: verifying ${s.regions.length} regions with the SHA-256 instructions, caches off\r\n`,
@@ -199,9 +209,21 @@ describe("falling back to caches off", () => {
     const inPool = { addr: PURGATORY_AT + BigInt(b.blob.length) + 0x3000n, bytes: new Uint8Array(5000).fill(0x5a) };
     const data = [...s.data, inPool];
     const regions = [...s.regions, regionOf(inPool.addr, inPool.bytes)];
-    const r = await run(patch(b.blob, { kernel_entry: KERNEL_AT, dtb_addr: DTB_AT, regions }), data);
+    const r = await run(patch(b.blob, { kernel_entry: KERNEL_AT, dtb_addr: DTB_AT, regions, segment_memsz: b.memsz }), data);
     expect(r.console, describeRun(r)).toContain("purgatory: caches stay off: a region overlaps the purgatory's memory");
     expect(r.console).toContain(`purgatory: verifying ${regions.length} regions with the SHA-256 instructions, caches off\r\n`);
+    expect(standinReport(r.console)).toMatchObject({ x0: DTB_AT, el: 1n });
+  }, 60_000);
+
+  it.each([
+    ["not given (0)", () => 0n],
+    ["a page short of mem_size", (memsz: bigint) => memsz - 4096n],
+  ])("keeps the caches off when the segment's memsz is %s: its page tables would lie outside the segment", async (_, segmentMemsz) => {
+    const r = await run(patch(s.blob, { segment_memsz: segmentMemsz(s.built.memsz) }));
+    expect(r.console, describeRun(r)).toContain(
+      "purgatory: caches stay off: the segment's memsz (slot segment_memsz) is smaller than mem_size\r\n" +
+        `purgatory: verifying ${s.regions.length} regions with the SHA-256 instructions, caches off\r\n`,
+    );
     expect(standinReport(r.console)).toMatchObject({ x0: DTB_AT, el: 1n });
   }, 60_000);
 });

@@ -2,12 +2,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { PREBUILT_FILE, build, prebuild, purgatoryBlob, sourceKey, type BlobOptions } from "../../toolchain/purgatory/index.js";
+import { PREBUILT_FILE, build, prebuild, purgatoryBlob, readSlots, sourceKey, type BlobOptions } from "../../toolchain/purgatory/index.js";
 
 const OPTIONS: [string, BlobOptions][] = [
   ["the defaults", {}],
-  ["an 8250 console and reset", { console: { kind: "8250", base: 0xfe21_5040n, shift: 2 }, policy: "reset" }],
-  ["no console, no MMU, no crypto", { console: { kind: "none", base: 0n, shift: 0 }, mmu: false, crypto: false }],
+  ["an 8250 console and reset", { console: { kind: "8250", base: 0xfe21_5040n, shift: 2, width: 4 }, policy: "reset" }],
+  ["a Cadence console, reset over SMC", { console: { kind: "cadence", base: 0xff00_0000n, shift: 0, width: 4 }, policy: "reset", psci: "smc" }],
+  ["no console, no PSCI, no MMU, no crypto", { console: { kind: "none", base: 0n, shift: 0, width: 1 }, psci: "none", mmu: false, crypto: false }],
 ];
 
 describe("purgatoryBlob", () => {
@@ -35,6 +36,14 @@ describe("purgatoryBlob", () => {
   });
 
   it("refuses a bad console before using any blob", async () => {
-    await expect(purgatoryBlob({ console: { kind: "pl011", base: 0x900_0001n, shift: 0 } })).rejects.toMatchObject({ code: "MISALIGNED" });
+    await expect(purgatoryBlob({ console: { kind: "pl011", base: 0x900_0001n, shift: 0, width: 4 } })).rejects.toMatchObject({ code: "MISALIGNED" });
+  });
+
+  it("refuses policy reset with no PSCI conduit", async () => {
+    await expect(purgatoryBlob({ policy: "reset", psci: "none" })).rejects.toMatchObject({ code: "NO_PSCI", where: "psci" });
+  });
+
+  it("gives a blob not yet patched: the loader's patch gives it its load", async () => {
+    expect(readSlots((await purgatoryBlob({})).blob).patched).toBe(false);
   });
 });

@@ -8,7 +8,7 @@ import { parseFdt, serializeFdt, type AddrSize } from "../fdt/index.js";
 import { checkImage, loadKernelImage, type KernelImage } from "../image/index.js";
 import { checkInitrd, withFileSource, type InitrdCheck } from "../initrd/index.js";
 import { checkLoad, planLayout, type Mode, type Plan, type Role } from "../layout/index.js";
-import { formatConsole, patch, purgatoryBlob, type Console, type Policy } from "../purgatory/index.js";
+import { DEFAULT_CONSOLE, formatConsole, patch, purgatoryBlob, type Console, type Policy } from "../purgatory/index.js";
 import type { Target } from "../target/index.js";
 import { BOOT_FILE, bootFacts, encodeBootFile } from "./boot.js";
 import { editChosen, type ChosenResult } from "./chosen.js";
@@ -156,7 +156,10 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
   const regions = plan.segments
     .filter((s) => s.role !== "purgatory")
     .map((s) => ({ start: s.mem, length: s.bufsz, sha256: digests.get(s.role)! }));
-  const purgatory = patch(purg.blob, { kernel_entry: plan.kernelEntry, dtb_addr: at("dtb"), regions });
+  // segment_memsz: the purgatory builds its page tables only inside the memory its segment really has.
+  const purgSegment = plan.segments.find((s) => s.role === "purgatory");
+  if (purgSegment === undefined) throw new Error("buildBundle: the plan has no purgatory segment");
+  const purgatory = patch(purg.blob, { kernel_entry: plan.kernelEntry, dtb_addr: at("dtb"), regions, segment_memsz: purgSegment.memsz });
   data.set("purgatory", purgatory);
   digests.set("purgatory", sha(purgatory));
 
@@ -202,7 +205,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
     },
     purgatory: {
       sha256Unpatched: purg.sha256,
-      console: formatConsole(o.console ?? { kind: "pl011", base: 0x9000000n, shift: 0 }),
+      console: formatConsole(o.console ?? DEFAULT_CONSOLE),
       onMismatch: o.onMismatch ?? "spin",
       mmu: o.mmu ?? true,
       crypto: o.crypto ?? true,

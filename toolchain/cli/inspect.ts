@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import type { Argv, CommandModule } from "yargs";
-import { hex, hex64 } from "../bytes/index.js";
+import { hex, hex64, InputError } from "../bytes/index.js";
 import { disassemble } from "../asm/index.js";
 import type { DisasmLine } from "../asm/index.js";
-import { flagNames, formatConsole, headerRows, parseHeader, readSlots, slotMap } from "../purgatory/index.js";
+import { checkConsole, flagNames, formatConsole, headerRows, parseHeader, PATCHED_MAGIC, readSlots, slotMap } from "../purgatory/index.js";
 import type { HeaderRow, SlotMap, SlotValues } from "../purgatory/index.js";
 import { readInput } from "./_files.js";
 import { report, run } from "./_run.js";
@@ -74,9 +74,13 @@ function text(r: Report): string {
     `  dtb_addr      ${at(m.dtb_addr.offset)} ${hex64(s.dtb_addr)}`,
     `  console_base  ${at(m.console_base.offset)} ${hex64(s.console_base)}`,
     `  console_kind  ${at(m.console_kind.offset)} ${s.console_kind}`,
-    `  console_shift ${at(m.console_shift.offset)} ${s.console_shift}   (console ${formatConsole({ kind: s.console_kind, base: s.console_base, shift: s.console_shift })})`,
+    `  console_shift ${at(m.console_shift.offset)} ${s.console_shift}`,
+    `  console_width ${at(m.console_width.offset)} ${s.console_width}   (console ${consoleText(s)})`,
     `  policy        ${at(m.policy.offset)} ${s.policy}`,
+    `  psci          ${at(m.psci.offset)} ${s.psci}`,
     `  flags         ${at(m.flags.offset)} ${hex(s.flags)}${s.flags === 0 ? "   (fast path)" : `   (${flagNames(s.flags).join(", ")})`}`,
+    `  segment_memsz ${at(m.segment_memsz.offset)} ${hex64(s.segment_memsz)}${s.segment_memsz === 0n ? "   (not given: caches stay off)" : ""}`,
+    `  patched       ${at(m.patched.offset)} ${s.patched ? `yes ("${PATCHED_MAGIC}")` : "no: the blob refuses to run"}`,
     `  region_count  ${at(m.region_count.offset)} ${s.regions.length} of ${r.slotMap.regions.capacity}`,
     `  regions       ${at(r.slotMap.regions.offset)} ${r.slotMap.regions.stride} bytes each, hashed in this order:`,
     ...s.regions.map(
@@ -88,4 +92,16 @@ function text(r: Report): string {
     for (const d of r.disassembly) lines.push(`  ${d.offset.toString(16).padStart(5, "0")}  ${d.word.toString(16).padStart(8, "0")}  ${d.text}`);
   }
   return lines.join("\n");
+}
+
+/** The console in `--console` form, or a note when the slots hold a combination no build would write. */
+function consoleText(s: SlotValues): string {
+  const c = { kind: s.console_kind, base: s.console_base, shift: s.console_shift, width: s.console_width };
+  try {
+    checkConsole(c, "console");
+    return formatConsole(c);
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    return `${s.console_kind}: shift ${s.console_shift} and width ${s.console_width} do not go together`;
+  }
 }

@@ -2,8 +2,9 @@ import { decodeLayout, defineLayout, fieldWidth, hex, InputError } from "../byte
 import type { Record_ } from "../bytes/index.js";
 
 /**
- * The purgatory ABI, version 2: what any loader, in any language, needs to
- * find and fill the slots from the bytes alone.
+ * The purgatory ABI, version 3: what any loader, in any language, needs to
+ * find and fill the slots from the bytes alone. docs/purgatory-abi.md
+ * describes it in full, with the run-time behaviour.
  *
  * The blob starts with a header (below): a branch to the entry, the magic
  * "PURGATRY", the ABI version, the blob size, the memory it uses, and the
@@ -13,35 +14,48 @@ import type { Record_ } from "../bytes/index.js";
  *
  * Memory: the purgatory uses `mem_size` bytes from its load address: the blob
  * (`blob_size` bytes, whole 4 KiB pages), then the pool its page tables are
- * built in. A loader gives the segment memsz >= mem_size (kexec zero-fills
- * memsz past bufsz; the purgatory does not rely on that) and places it on a
- * 4 KiB boundary, as kexec segments are.
+ * built in. A loader gives the segment memsz >= mem_size, places it on a
+ * 4 KiB boundary, as kexec segments are, and writes that memsz into slot
+ * `segment_memsz`: with less, the purgatory hashes with the caches off.
  *
  * Region table: `region_capacity` entries of 48 bytes, of which the first
  * `region_count` are used, sorted by start address (the order they are hashed
  * in). An entry's length is the segment's bufsz, and its SHA-256 is the digest
  * of exactly those bytes, i.e. `sha256sum` of the segment file.
  *
- * Flags (ABI 2): the fast path is on unless a flag turns part of it off.
+ * Slot `patched` holds PATCHED_MAGIC once a loader has filled kernel_entry,
+ * dtb_addr, the region table and segment_memsz; the purgatory refuses to run
+ * without it (or with kernel_entry or region_count 0).
+ *
+ * Flags: the fast path is on unless a flag turns part of it off.
  * `FLAGS.no_mmu` hashes with the MMU and caches off (for platforms where an
  * identity map is unwise); `FLAGS.no_crypto` uses the scalar SHA-256 even on
  * a CPU with the SHA-256 instructions (ID_AA64ISAR0_EL1.SHA2). Other bits
- * must be 0. ABI 1 had no mem_size (0x4c was reserved) and flags had to be 0.
+ * must be 0.
+ *
+ * History: ABI 1 had no mem_size (0x4c was reserved) and flags had to be 0.
+ * ABI 2 had a 0x50-byte header, consoles none/pl011/8250 (shift 0 or 2, where
+ * 2 meant 32-bit accesses), and chose the PSCI conduit by exception level.
+ * ABI 3 adds slots console_width, psci, segment_memsz and patched (their
+ * offsets at 0x50..0x5c), the Cadence console, and moves the slots.
  */
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 export const MAGIC = "PURGATRY";
+/** What slot `patched` holds once a loader has filled the slots: these 8 ASCII bytes, i.e. the u64LE 0x2144454843544150. */
+export const PATCHED_MAGIC = "PATCHED!";
+export const PATCHED_VALUE = 0x2144_4548_4354_4150n;
 export const REGION_ENTRY_SIZE = 48;
 /** The kernel takes at most 16 segments (KEXEC_SEGMENT_MAX), so a table never needs fewer entries. */
 export const MIN_REGIONS = 16;
 export const MAX_REGIONS = 256;
 
-export const HEADER = defineLayout("purgatory header", 0x50, [
+export const HEADER = defineLayout("purgatory header", 0x60, [
   { name: "code0", offset: 0x00, kind: "u32LE", note: "b <entry>: a loader may jump to offset 0" },
   { name: "abi_version", offset: 0x04, kind: "u32LE", note: "ABI_VERSION" },
   { name: "magic", offset: 0x08, kind: "bytes", size: 8, note: '"PURGATRY"' },
   { name: "blob_size", offset: 0x10, kind: "u32LE", note: "bytes, whole 4 KiB pages, the zeroed stack included" },
-  { name: "header_size", offset: 0x14, kind: "u32LE", note: "0x50" },
+  { name: "header_size", offset: 0x14, kind: "u32LE", note: "0x60" },
   { name: "code_start", offset: 0x18, kind: "u32LE", note: "offset of the entry, the first instruction" },
   { name: "code_end", offset: 0x1c, kind: "u32LE", note: "end of the instructions; data follows" },
   { name: "kernel_entry_offset", offset: 0x20, kind: "u32LE", note: "slot kernel_entry (u64)" },
@@ -56,6 +70,10 @@ export const HEADER = defineLayout("purgatory header", 0x50, [
   { name: "region_capacity", offset: 0x44, kind: "u32LE", note: "entries in the region table" },
   { name: "region_entry_size", offset: 0x48, kind: "u32LE", note: "48" },
   { name: "mem_size", offset: 0x4c, kind: "u32LE", note: "bytes used from the load address: the blob, then the page-table pool" },
+  { name: "console_width_offset", offset: 0x50, kind: "u32LE", note: "slot console_width (u32)" },
+  { name: "psci_offset", offset: 0x54, kind: "u32LE", note: "slot psci (u32)" },
+  { name: "segment_memsz_offset", offset: 0x58, kind: "u32LE", note: "slot segment_memsz (u64)" },
+  { name: "patched_offset", offset: 0x5c, kind: "u32LE", note: "slot patched (u64)" },
 ]);
 
 export type Header = Record_<typeof HEADER.fields>;
@@ -66,10 +84,26 @@ export const REGION_ENTRY = defineLayout("purgatory region entry", REGION_ENTRY_
   { name: "sha256", offset: 16, kind: "bytes", size: 32, note: "SHA-256 of exactly `length` bytes at `start`" },
 ]);
 
-export type ConsoleKind = "none" | "pl011" | "8250";
-export const CONSOLE_KINDS: Readonly<Record<ConsoleKind, number>> = { none: 0, pl011: 1, "8250": 2 };
+/**
+ * UART families: `pl011` (arm,pl011, arm,sbsa-uart), `8250` (the 16550
+ * family: ns16550a, snps,dw-apb-uart, brcm,bcm2835-aux-uart ...), `cadence`
+ * (cdns,uart-r1p12, xlnx,xuartps).
+ */
+export type ConsoleKind = "none" | "pl011" | "8250" | "cadence";
+export const CONSOLE_KINDS: Readonly<Record<ConsoleKind, number>> = { none: 0, pl011: 1, "8250": 2, cadence: 3 };
+export type ConsoleShift = 0 | 1 | 2 | 3;
+/** Register access width in bytes (device tree reg-io-width): 1 byte accesses, 4 32-bit accesses. */
+export type ConsoleWidth = 1 | 4;
 export type Policy = "spin" | "reset";
 export const POLICIES: Readonly<Record<Policy, number>> = { spin: 0, reset: 1 };
+/**
+ * The PSCI conduit for a reset (device tree /psci `method`): `hvc`, `smc`,
+ * `none` (no PSCI: policy reset is impossible), or `auto`, the ABI 2
+ * behaviour kept as the default for QEMU virt: SMC at EL2, HVC at EL1.
+ * Bundles for real boards give the target's method.
+ */
+export type PsciConduit = "none" | "hvc" | "smc" | "auto";
+export const PSCI_CONDUITS: Readonly<Record<PsciConduit, number>> = { none: 0, hvc: 1, smc: 2, auto: 3 };
 export type FlagName = "no_mmu" | "no_crypto";
 /** The bits of the flags slot. */
 export const FLAGS: Readonly<Record<FlagName, number>> = { no_mmu: 1, no_crypto: 2 };
@@ -81,9 +115,13 @@ export const SCALAR_SLOTS = [
   { name: "kernel_entry", field: "kernel_entry_offset", kind: "u64LE", note: "address the kernel is entered at" },
   { name: "dtb_addr", field: "dtb_addr_offset", kind: "u64LE", note: "DTB address, passed in x0 (8-byte aligned)" },
   { name: "console_base", field: "console_base_offset", kind: "u64LE", note: "UART MMIO base" },
-  { name: "console_kind", field: "console_kind_offset", kind: "u32LE", note: "0 none, 1 pl011, 2 8250" },
-  { name: "console_shift", field: "console_shift_offset", kind: "u32LE", note: "8250 register shift: 0 or 2" },
-  { name: "policy", field: "policy_offset", kind: "u32LE", note: "on a mismatch: 0 spin, 1 reset (PSCI SYSTEM_RESET)" },
+  { name: "segment_memsz", field: "segment_memsz_offset", kind: "u64LE", note: "memsz of the purgatory's segment; below mem_size the caches stay off" },
+  { name: "patched", field: "patched_offset", kind: "u64LE", note: `"${PATCHED_MAGIC}" once a loader filled the slots; else the purgatory refuses to run` },
+  { name: "console_kind", field: "console_kind_offset", kind: "u32LE", note: "0 none, 1 pl011, 2 8250, 3 cadence" },
+  { name: "console_shift", field: "console_shift_offset", kind: "u32LE", note: "8250 register shift: 0..3 (reg-shift)" },
+  { name: "console_width", field: "console_width_offset", kind: "u32LE", note: "8250 register access width: 1 or 4 bytes (reg-io-width)" },
+  { name: "policy", field: "policy_offset", kind: "u32LE", note: "on a failure: 0 spin, 1 reset (PSCI SYSTEM_RESET)" },
+  { name: "psci", field: "psci_offset", kind: "u32LE", note: "PSCI conduit: 0 none, 1 hvc, 2 smc, 3 auto (SMC at EL2, HVC at EL1)" },
   { name: "flags", field: "flags_offset", kind: "u32LE", note: "bit 0 no_mmu: caches off while hashing; bit 1 no_crypto: scalar SHA-256" },
   { name: "region_count", field: "region_count_offset", kind: "u32LE", note: "used entries of regions" },
 ] as const;
@@ -176,7 +214,10 @@ export interface SlotMap {
   readonly values: {
     readonly console_kind: Readonly<Record<ConsoleKind, number>>;
     readonly policy: Readonly<Record<Policy, number>>;
+    readonly psci: Readonly<Record<PsciConduit, number>>;
     readonly flags: Readonly<Record<FlagName, number>>;
+    /** The value of slot `patched` once patched, as hex. */
+    readonly patched: string;
   };
 }
 
@@ -197,42 +238,67 @@ export function slotMap(h: Header): SlotMap {
     code: { start: h.code_start, end: h.code_end },
     slots,
     regions: { offset: h.regions_offset, capacity: h.region_capacity, stride: h.region_entry_size, fields },
-    values: { console_kind: CONSOLE_KINDS, policy: POLICIES, flags: FLAGS },
+    values: { console_kind: CONSOLE_KINDS, policy: POLICIES, psci: PSCI_CONDUITS, flags: FLAGS, patched: hex(PATCHED_VALUE) },
   };
 }
 
-/** A console: the UART kind, its MMIO base and (8250 only) register shift. */
+/**
+ * A console: the UART kind, its MMIO base, and for `8250` the register shift
+ * and access width (device tree reg-shift and reg-io-width). The other kinds
+ * have fixed values: shift 0, and width 4 (PL011 and Cadence registers are
+ * 32-bit) or 1 (`none`).
+ */
 export interface Console {
   readonly kind: ConsoleKind;
   readonly base: bigint;
-  readonly shift: 0 | 2;
+  readonly shift: ConsoleShift;
+  readonly width: ConsoleWidth;
 }
 
+/** The width the slot holds for each kind; `8250`'s is chosen per UART. */
+export const FIXED_CONSOLE_WIDTH: Readonly<Record<Exclude<ConsoleKind, "8250">, ConsoleWidth>> = { none: 1, pl011: 4, cadence: 4 };
+
 /** QEMU virt's PL011. */
-export const DEFAULT_CONSOLE: Console = { kind: "pl011", base: 0x0900_0000n, shift: 0 };
+export const DEFAULT_CONSOLE: Console = { kind: "pl011", base: 0x0900_0000n, shift: 0, width: 4 };
+
+const CONSOLE_HINT =
+  "Use none, pl011@ADDR (e.g. pl011@0x9000000), cadence@ADDR (e.g. cadence@0xff000000), or 8250@ADDR[,shift=N][,width=N] " +
+  "with the device tree's reg-shift (0..3) and reg-io-width (1 or 4), e.g. 8250@0x1c28000,shift=2,width=4";
 
 /**
- * Parses `none`, `pl011@ADDR`, `8250@ADDR` or `8250@ADDR,shift=2` (ADDR in hex
- * with 0x, or decimal).
+ * Parses `none`, `pl011@ADDR`, `cadence@ADDR` or `8250@ADDR[,shift=N][,width=N]`
+ * (ADDR in hex with 0x, or decimal; shift 0..3, default 0; width 1 or 4,
+ * default 1, as Linux defaults reg-io-width). Only the syntax is checked here;
+ * `checkConsole` checks the combination.
  * @throws InputError `BAD_CONSOLE` naming the accepted forms.
  */
 export function parseConsole(text: string): Console {
-  if (text === "none") return { kind: "none", base: 0n, shift: 0 };
-  const m = /^(pl011|8250)@(0x[0-9a-fA-F]+|[0-9]+)(?:,shift=([02]))?$/.exec(text);
-  const base = m ? BigInt(m[2] ?? "0") : 0n;
-  if (!m || (m[1] === "pl011" && m[3] !== undefined) || base >= 1n << 64n) {
-    throw new InputError(
-      "BAD_CONSOLE",
-      `Cannot use console "${text}"`,
-      "--console",
-      "Use none, pl011@ADDR (e.g. pl011@0x9000000), 8250@ADDR, or 8250@ADDR,shift=2 for 32-bit registers at stride 4",
-    );
+  if (text === "none") return { kind: "none", base: 0n, shift: 0, width: 1 };
+  const bad = (): never => {
+    throw new InputError("BAD_CONSOLE", `Cannot use console "${text}"`, "--console", CONSOLE_HINT);
+  };
+  const m = /^(pl011|8250|cadence)@(0x[0-9a-fA-F]+|[0-9]+)((?:,[a-z]+=[0-9]+)*)$/.exec(text) ?? bad();
+  const kind = m[1] as Exclude<ConsoleKind, "none">;
+  const base = BigInt(m[2] ?? "0");
+  if (base >= 1n << 64n) bad();
+  const options = new Map<string, string>();
+  for (const part of (m[3] ?? "").split(",").slice(1)) {
+    const [key = "", value = ""] = part.split("=");
+    if (options.has(key) || kind !== "8250") bad();
+    options.set(key, value);
   }
-  return { kind: m[1] as ConsoleKind, base, shift: m[3] === "2" ? 2 : 0 };
+  const shift = Number(options.get("shift") ?? "0");
+  const width = Number(options.get("width") ?? "1");
+  options.delete("shift");
+  options.delete("width");
+  if (options.size > 0 || ![0, 1, 2, 3].includes(shift) || ![1, 4].includes(width)) bad();
+  if (kind !== "8250") return { kind, base, shift: 0, width: FIXED_CONSOLE_WIDTH[kind] };
+  return { kind, base, shift: shift as ConsoleShift, width: width as ConsoleWidth };
 }
 
-/** The inverse of `parseConsole`. */
+/** The inverse of `parseConsole`: shift and width only where they differ from the defaults. */
 export function formatConsole(c: Console): string {
   if (c.kind === "none") return "none";
-  return `${c.kind}@${hex(c.base)}${c.kind === "8250" && c.shift === 2 ? ",shift=2" : ""}`;
+  const extra = c.kind === "8250" ? `${c.shift !== 0 ? `,shift=${c.shift}` : ""}${c.width !== 1 ? `,width=${c.width}` : ""}` : "";
+  return `${c.kind}@${hex(c.base)}${extra}`;
 }

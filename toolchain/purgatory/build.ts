@@ -3,10 +3,11 @@ import { hex, InputError } from "../bytes/index.js";
 import { getAssembler, keystoneWasmVersion } from "../asm/index.js";
 import type { Assembly, SourceLine } from "../asm/index.js";
 import {
-  CONSOLE_KINDS, DEFAULT_CONSOLE, FLAGS, MAX_REGIONS, MIN_REGIONS, PAGE_TABLE_SIZE, parseHeader, POLICIES, REGION_ENTRY_SIZE, SCALAR_SLOTS, slotMap,
+  CONSOLE_KINDS, DEFAULT_CONSOLE, FLAGS, MAX_REGIONS, MIN_REGIONS, PAGE_TABLE_SIZE, parseHeader, POLICIES, PSCI_CONDUITS, REGION_ENTRY_SIZE, SCALAR_SLOTS,
+  slotMap,
 } from "./abi.js";
-import type { Console, Header, Policy, SlotMap } from "./abi.js";
-import { checkConsole } from "./patch.js";
+import type { Console, Header, Policy, PsciConduit, SlotMap } from "./abi.js";
+import { checkConsole, checkPsci } from "./patch.js";
 import { expandTemplateFile } from "./template.js";
 
 /**
@@ -29,6 +30,8 @@ export interface BuildOptions {
   readonly console?: Console;
   /** Initial failure policy (default "spin", as kexec-tools does). */
   readonly policy?: Policy;
+  /** Initial PSCI conduit for a reset (default "auto": SMC at EL2, HVC at EL1, as QEMU virt answers). */
+  readonly psci?: PsciConduit;
   /** Hash with the MMU and caches on when the map can be built (default true; false sets flag no_mmu). */
   readonly mmu?: boolean;
   /** Use the SHA-256 instructions when the CPU has them (default true; false sets flag no_crypto). */
@@ -60,18 +63,20 @@ export interface Build {
 /**
  * Assembles templates/purgatory.S with the given parameters. Deterministic:
  * the blob is a function of the options, the sources and Keystone alone.
- * @throws InputError `BAD_VALUE`, `BAD_CONSOLE` for bad options, or the assembler's errors.
+ * @throws InputError `BAD_VALUE`, `BAD_CONSOLE`, `MISALIGNED`, `NO_PSCI` for bad options, or the assembler's errors.
  */
 export async function build(options: BuildOptions = {}): Promise<Build> {
   const regions = options.regions ?? MIN_REGIONS;
   const console = options.console ?? DEFAULT_CONSOLE;
   const policy = options.policy ?? "spin";
+  const psci = options.psci ?? "auto";
   const pageTables = options.pageTables ?? DEFAULT_PAGE_TABLES;
   if (!Number.isInteger(regions) || regions < MIN_REGIONS || regions > MAX_REGIONS) {
     throw new InputError("BAD_VALUE", `Cannot build a purgatory with ${regions} regions`, "regions", `Use ${MIN_REGIONS}..${MAX_REGIONS}`);
   }
   checkConsole(console, "console");
   if (!(policy in POLICIES)) throw new InputError("BAD_VALUE", `Cannot use failure policy "${String(policy)}"`, "policy", "Use spin or reset");
+  checkPsci(psci, policy, "psci");
   if (!Number.isInteger(pageTables) || pageTables < 0 || pageTables > MAX_PAGE_TABLES) {
     throw new InputError("BAD_VALUE", `Cannot build a purgatory with ${pageTables} page tables`, "pageTables", `Use 0..${MAX_PAGE_TABLES} (0: the MMU always stays off)`);
   }
@@ -82,7 +87,9 @@ export async function build(options: BuildOptions = {}): Promise<Build> {
     console_kind: CONSOLE_KINDS[console.kind],
     console_base: console.base,
     console_shift: console.shift,
+    console_width: console.width,
     policy: POLICIES[policy],
+    psci: PSCI_CONDUITS[psci],
     flags: (options.mmu === false ? FLAGS.no_mmu : 0) | (options.crypto === false ? FLAGS.no_crypto : 0),
     pool_bytes: pageTables * PAGE_TABLE_SIZE,
   });

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { keystoneWasmVersion } from "../asm/index.js";
-import { DEFAULT_CONSOLE, FLAGS, parseHeader, slotMap, type Console, type Header, type Policy, type SlotMap } from "./abi.js";
+import { DEFAULT_CONSOLE, FLAGS, parseHeader, slotMap, type Console, type Header, type Policy, type PsciConduit, type SlotMap } from "./abi.js";
 import { build, DEFAULT_PAGE_TABLES } from "./build.js";
 import { checkConsole, patch } from "./patch.js";
 import { ROOT } from "./template.js";
@@ -10,8 +10,8 @@ import { ROOT } from "./template.js";
 /**
  * The default purgatory without Keystone at every run. Only the structure of
  * the blob (16 regions, the default page-table pool) needs the assembler;
- * console, policy and flags are slots, so one assembled blob serves every
- * bundle once they are patched in. `npm run build` assembles it into
+ * console, policy, PSCI conduit and flags are slots, so one assembled blob
+ * serves every bundle once they are patched in. `npm run build` assembles it into
  * dist/purgatory-default.json, keyed by a digest of every source file and the
  * assembler's version; a key that no longer matches (a source edited since)
  * is ignored and the blob assembled afresh, so the file can go stale but
@@ -34,6 +34,7 @@ export interface PurgatoryBlob {
 export interface BlobOptions {
   readonly console?: Console;
   readonly policy?: Policy;
+  readonly psci?: PsciConduit;
   readonly mmu?: boolean;
   readonly crypto?: boolean;
 }
@@ -73,10 +74,12 @@ export async function prebuild(): Promise<string> {
 }
 
 /**
- * The default purgatory with `o`'s console, policy and flags in its slots:
- * from the prebuilt `file` when it matches the sources, else assembled now.
- * The bytes are the same either way.
- * @throws InputError `BAD_CONSOLE` and what `build` throws.
+ * The default purgatory with `o`'s console, policy, PSCI conduit and flags in
+ * its slots: from the prebuilt `file` when it matches the sources, else
+ * assembled now. The bytes are the same either way. The blob is not patched
+ * yet: the loader's patch gives it kernel_entry, dtb_addr, the regions and
+ * segment_memsz.
+ * @throws InputError `BAD_CONSOLE`, `NO_PSCI` and what `build` throws.
  */
 export async function purgatoryBlob(o: BlobOptions = {}, file = PREBUILT_FILE): Promise<PurgatoryBlob> {
   const console = o.console ?? DEFAULT_CONSOLE;
@@ -85,7 +88,9 @@ export async function purgatoryBlob(o: BlobOptions = {}, file = PREBUILT_FILE): 
     console_kind: console.kind,
     console_base: console.base,
     console_shift: console.shift,
+    console_width: console.width,
     policy: o.policy ?? "spin",
+    psci: o.psci ?? "auto",
     flags: (o.mmu === false ? FLAGS.no_mmu : 0) | (o.crypto === false ? FLAGS.no_crypto : 0),
   };
   const cached = readPrebuilt(file);

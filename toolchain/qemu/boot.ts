@@ -21,6 +21,12 @@ import { VIRT_CPU, VIRT_DTB_ROM, VIRT_MAX_CPUS, VIRT_RAM_BASE, dtbMachine, psciM
 export interface BootOptions {
   /** Start at EL2 (`virt,virtualization=on`) instead of EL1. */
   readonly el2?: boolean;
+  /**
+   * QEMU's `-cpu` value (default VIRT_CPU, cortex-a57). `max` (or
+   * `neoverse-n1`) has FEAT_VHE: with `el2`, the kernel then runs its host at
+   * EL2 with HCR_EL2.E2H = 1, as on many current boards.
+   */
+  readonly cpu?: string;
   /** RAM bytes; default: up to the end of the target's highest RAM range. */
   readonly memory?: bigint;
   /** CPU count; default: the cpu nodes under /cpus in the bundle's DTB. */
@@ -241,7 +247,7 @@ export async function bootBundle(b: BundleOnDisk, o: BootOptions, onConsole?: (t
   try {
     r = await runBareMetal({
       machine: virtMachine(machine.el2),
-      cpu: VIRT_CPU,
+      cpu: o.cpu ?? VIRT_CPU,
       memory: qemuMemoryArg(machine.memory),
       // A crash bundle boots where a kernel just died: plant the notes it
       // leaves (CPU prstatus, vmcoreinfo) at the addresses the elfcorehdr names,
