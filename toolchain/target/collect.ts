@@ -1,4 +1,5 @@
 import { InputError, hex, isInputError } from "../bytes/index.js";
+import { boardFacts } from "./board.js";
 import { memoryMapFromIomem, parseIomem } from "./iomem.js";
 import { validateTarget } from "./json.js";
 import { KCORE, readKcoreVmcoreinfo } from "./kcore.js";
@@ -19,6 +20,7 @@ import { parseVmcoreinfo } from "./vmcoreinfo.js";
  * | page size | `AT_PAGESZ` in `/proc/self/auxv`, `PAGESIZE=` in vmcoreinfo, or the caller | |
  * | command line | `/proc/cmdline` | one line |
  * | base device tree | `/sys/firmware/fdt` | raw FDT |
+ * | console, PSCI conduit, CPU enable-methods | the device tree (and `console=`) | see board.ts |
  */
 
 export interface CollectOptions {
@@ -85,14 +87,19 @@ export function collectTarget(src: CaptureSource, opts: CollectOptions = {}): Co
   if (fdt === null) warnings.push("no /sys/firmware/fdt: give a base device tree to later steps yourself");
 
   const pageSize = choosePageSize(src, vmcoreinfo?.text, opts.pageSize);
+  const board = fdt === null ? { console: null, psci: null, cpuEnableMethod: {}, notes: [] } : boardFacts(fdt, commandLine);
+  warnings.push(...board.notes);
   const target: Target = {
-    version: 1,
+    version: 2,
     pageSize,
     ...iomem,
     cpuNotes,
     vmcoreinfo,
     commandLine,
     dtb: fdt,
+    console: board.console,
+    psci: board.psci,
+    cpuEnableMethod: board.cpuEnableMethod,
   };
   if (target.crashKernel === null) warnings.push("no \"Crash kernel\" range in /proc/iomem: boot the target with crashkernel= for kdump");
   validateTarget(target);
