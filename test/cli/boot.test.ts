@@ -96,7 +96,7 @@ describe("purgatory boot --qemu boots a bundle as kexec would", () => {
     const r = await boot([bundle("plain", await target(false, 1), "plain"), "--qemu"]);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain("Run /init as init process");
-    expect(r.out).toMatch(/\nboot: success after \d+\.\d s \(EL1, 1 CPU, 1024 MiB\): the kernel reached userspace: Run \/init as init process\n$/);
+    expect(r.out).toMatch(/\nboot: success after \d+\.\d s \(qemu-virt, EL1, 1 CPU, 1024 MiB\): the kernel reached userspace: Run \/init as init process\n$/);
   }, BOOT_MS);
 });
 

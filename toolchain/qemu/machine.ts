@@ -7,6 +7,7 @@ import {
   cellsFor,
   decodeAddrRanges,
   decodeString,
+  decodeStrings,
   deleteProperty,
   findNode,
   getProperty,
@@ -14,49 +15,131 @@ import {
   serializeFdt,
   type AddrSize,
 } from "../fdt/index.js";
-import { reserveCrashKernel, type CrashKernelRequest, type Range, type Target } from "../target/index.js";
+import { boardFacts, reserveCrashKernel, type CrashKernelRequest, type PsciConduit, type Range, type Target } from "../target/index.js";
 
 /**
- * Facts about QEMU's arm64 `virt` machine (QEMU 7.2, hw/arm/virt.c and
- * hw/arm/boot.c) as `purgatory boot --qemu` and `purgatory target qemu-virt`
- * use it: `-M virt[,virtualization=on] -cpu cortex-a57`, no firmware, no
- * `-kernel`.
+ * The QEMU machines `purgatory target` describes and `purgatory boot` runs
+ * bundles on, as data, with the facts of QEMU 7.2 each one relies on. Both
+ * are started without firmware and without `-kernel`: code runs from
+ * `-device loader` images, at EL1, or at EL2 with `virtualization=on`.
  *
- * - RAM starts at 0x40000000 (`VIRT_MEM` in hw/arm/virt.c).
- * - Without `-kernel` and without firmware, QEMU still copies its own device
- *   tree into RAM, as a 1 MiB ROM named "dtb" at the RAM base (`info roms`:
- *   `addr=0000000040000000 size=0x100000 mem=ram name="dtb"`). A `-device
+ * `qemu-virt` (hw/arm/virt.c, hw/arm/boot.c), `-cpu cortex-a57`:
+ * - RAM starts at 0x40000000 (`VIRT_MEM`).
+ * - QEMU generates the device tree; without `-kernel` it still copies it into
+ *   RAM as a 1 MiB ROM named "dtb" at the RAM base (`info roms`). A `-device
  *   loader` file that overlaps it makes QEMU exit at start-up with "Some ROM
- *   regions are overlapping", so no segment can use that MiB; a qemu-virt
- *   target lists it as reserved, and `planBoot` refuses it up front.
- * - PSCI is emulated by QEMU itself: through HVC without virtualization (the
- *   CPU starts at EL1), through SMC with `virtualization=on` (the CPU starts
- *   at EL2); the DTB's /psci `method` says which. CPUs other than 0 start
- *   powered off and wait for PSCI CPU_ON, as after a kexec.
- * - With the default GICv2, virt holds at most 8 CPUs.
- * - The DTB QEMU generates carries a fresh random /chosen/kaslr-seed and
- *   rng-seed on every run.
+ *   regions are overlapping", so a qemu-virt target reserves that MiB.
+ * - PSCI is QEMU's own: HVC without virtualization, SMC with it; the DTB's
+ *   /psci `method` says which. Its DTB carries a fresh random
+ *   /chosen/kaslr-seed and rng-seed on every run. With the default GICv2 it
+ *   holds at most 8 CPUs.
+ *
+ * `xlnx-zcu102` (hw/arm/xlnx-zcu102.c, hw/arm/xlnx-zynqmp.c), four Cortex-A53:
+ * - RAM (DDR) starts at 0; up to 2 GiB is mapped there, the rest at
+ *   0x800000000, which its DTB handling does not describe (QEMU writes one
+ *   /memory range), so machines here have at most 2 GiB.
+ * - UART0 is a Cadence UART at 0xff000000, on the first -serial.
+ * - QEMU generates no device tree: the board's own is given with `-dtb`,
+ *   and QEMU edits it (/memory, /psci, the xlnx,zynqmp-firmware nodes set
+ *   "disabled" since no PMU firmware runs). It keeps no DTB ROM in RAM.
+ * - PSCI is QEMU's own, over SMC at EL1 and at EL2 (`binfo.psci_conduit`
+ *   SMC; hw/arm/boot.c disables it only for a guest started at EL3).
+ * - `-smp` above 4 adds Cortex-R5F cores, which are not arm64: at most 4.
+ * - Its DisplayPort has an audio device: `-audiodev none` keeps QEMU from
+ *   opening the host's sound system.
  */
 
-export const VIRT_RAM_BASE = 0x4000_0000n;
-/** QEMU's own DTB ROM at the RAM base (QEMU 7.2: the unpacked 1 MiB tree). */
-export const VIRT_DTB_ROM: Range = { start: 0x4000_0000n, end: 0x4010_0000n };
-/** `-smp` limit of `virt` with its default GICv2. */
-export const VIRT_MAX_CPUS = 8;
-export const VIRT_CPU = "cortex-a57";
-/** The console the kernel finds through the DTB's stdout-path (PL011 at 0x9000000). */
-export const VIRT_COMMAND_LINE = "console=ttyAMA0";
+export type MachineName = "qemu-virt" | "xlnx-zcu102";
+export const MACHINE_NAMES: readonly MachineName[] = ["qemu-virt", "xlnx-zcu102"];
 
-export type PsciMethod = "hvc" | "smc";
-
-/** The `-M` value: EL2 needs `virtualization=on`, which also switches QEMU's PSCI conduit to SMC. */
-export function virtMachine(el2: boolean): string {
-  return el2 ? "virt,virtualization=on" : "virt";
+export interface QemuMachine {
+  readonly name: MachineName;
+  /** QEMU's -M name, to which `,virtualization=on` is added for EL2. */
+  readonly qemuName: string;
+  /** `-cpu`, or null when the machine fixes its CPU type. */
+  readonly cpu: string | null;
+  readonly ramBase: bigint;
+  /** The most RAM QEMU maps in one range from ramBase, in bytes; null when QEMU itself decides (and says). */
+  readonly maxMemory: bigint | null;
+  readonly maxCpus: number;
+  /** The CPU count `purgatory target` gives it when --smp does not say. */
+  readonly defaultCpus: number;
+  /** The ROM where QEMU keeps its own DTB when started without -kernel, or null. */
+  readonly dtbRom: Range | null;
+  /** The PSCI conduit QEMU answers at EL1 and at EL2. */
+  readonly psci: { readonly el1: PsciConduit; readonly el2: PsciConduit };
+  /** Whether QEMU generates the device tree (else the board's is given with -dtb). */
+  readonly generatesDtb: boolean;
+  /** A root `compatible` of its device tree that names the machine. */
+  readonly compatible: string;
+  /** The command line of a target made for it. */
+  readonly commandLine: string;
+  /** More arguments it always takes. */
+  readonly extraArgs: readonly string[];
 }
 
-/** The PSCI conduit a kernel on this machine must use. */
+const GiB = 0x4000_0000n;
+
+export const QEMU_VIRT: QemuMachine = {
+  name: "qemu-virt",
+  qemuName: "virt",
+  cpu: "cortex-a57",
+  ramBase: GiB,
+  maxMemory: null,
+  maxCpus: 8,
+  defaultCpus: 1,
+  dtbRom: { start: GiB, end: GiB + 0x10_0000n },
+  psci: { el1: "hvc", el2: "smc" },
+  generatesDtb: true,
+  compatible: "linux,dummy-virt",
+  commandLine: "console=ttyAMA0",
+  extraArgs: [],
+};
+
+export const XLNX_ZCU102: QemuMachine = {
+  name: "xlnx-zcu102",
+  qemuName: "xlnx-zcu102",
+  cpu: null,
+  ramBase: 0n,
+  maxMemory: 2n * GiB,
+  maxCpus: 4,
+  defaultCpus: 4,
+  dtbRom: null,
+  psci: { el1: "smc", el2: "smc" },
+  generatesDtb: false,
+  compatible: "xlnx,zynqmp-zcu102",
+  // The kernel prints through earlycon (stdout-path) before ttyPS0 exists, and
+  // even when it never does (the Cadence UART's clock comes from firmware).
+  commandLine: "earlycon console=ttyPS0",
+  extraArgs: ["-audiodev", "none,id=snd0"],
+};
+
+export const MACHINES: Readonly<Record<MachineName, QemuMachine>> = { "qemu-virt": QEMU_VIRT, "xlnx-zcu102": XLNX_ZCU102 };
+
+export const VIRT_RAM_BASE = QEMU_VIRT.ramBase;
+/** QEMU's own DTB ROM at virt's RAM base (QEMU 7.2: the unpacked 1 MiB tree). */
+export const VIRT_DTB_ROM: Range = QEMU_VIRT.dtbRom!;
+/** `-smp` limit of `virt` with its default GICv2. */
+export const VIRT_MAX_CPUS = QEMU_VIRT.maxCpus;
+export const VIRT_CPU = QEMU_VIRT.cpu!;
+/** The console the kernel finds through the DTB's stdout-path (PL011 at 0x9000000). */
+export const VIRT_COMMAND_LINE = QEMU_VIRT.commandLine;
+
+export type PsciMethod = PsciConduit;
+
+/** The `-M` value: EL2 needs `virtualization=on` (on virt it also switches QEMU's PSCI conduit to SMC). */
+export function machineArg(m: QemuMachine, el2: boolean): string {
+  return el2 ? `${m.qemuName},virtualization=on` : m.qemuName;
+}
+
+/** virt's `-M` value. */
+export function virtMachine(el2: boolean): string {
+  return machineArg(QEMU_VIRT, el2);
+}
+
+/** The PSCI conduit a kernel on QEMU virt must use at that EL. */
 export function psciMethodFor(el2: boolean): PsciMethod {
-  return el2 ? "smc" : "hvc";
+  return el2 ? QEMU_VIRT.psci.el2 : QEMU_VIRT.psci.el1;
 }
 
 /** QEMU's `-m` value for a RAM size in bytes. @throws InputError `BAD_OPTION` unless a whole number of MiB. */
@@ -100,33 +183,58 @@ export function parseCrashKernel(text: string): CrashKernelRequest {
   return base === undefined ? req : { ...req, base: parseSize(base, "--crashkernel ADDR") };
 }
 
-export interface VirtOptions {
+export interface MachineOptions {
   readonly el2: boolean;
   /** RAM bytes. */
   readonly memory: bigint;
   readonly smp: number;
+  /** The board's device tree file, for a machine whose DTB QEMU does not generate (passed as -dtb). */
+  readonly dtb?: string;
   /** The QEMU binary; default `qemu-system-aarch64` on PATH. */
   readonly qemu?: string;
 }
 
-/** The QEMU arguments that describe the machine (the same for dumpdtb and for a boot). */
-export function virtArgs(o: Pick<VirtOptions, "el2" | "memory" | "smp">): string[] {
-  if (!Number.isInteger(o.smp) || o.smp < 1 || o.smp > VIRT_MAX_CPUS) {
-    throw new InputError("BAD_OPTION", `Cannot start QEMU virt with ${o.smp} CPUs: it holds 1 to ${VIRT_MAX_CPUS} with its GICv2`, "--smp", `Give --smp 1..${VIRT_MAX_CPUS}`);
+/** virt's options (it needs no -dtb). */
+export type VirtOptions = Omit<MachineOptions, "dtb">;
+
+/**
+ * The QEMU arguments that describe the machine (the same for dumpdtb and for a boot).
+ * @throws InputError `BAD_OPTION` for a CPU count or RAM size the machine does not take.
+ */
+export function machineArgs(m: QemuMachine, o: Pick<MachineOptions, "el2" | "memory" | "smp">): string[] {
+  if (!Number.isInteger(o.smp) || o.smp < 1 || o.smp > m.maxCpus) {
+    throw new InputError("BAD_OPTION", `Cannot start QEMU ${m.name} with ${o.smp} CPUs: it holds 1 to ${m.maxCpus}`, "--smp", `Give --smp 1..${m.maxCpus}`);
   }
-  return ["-M", virtMachine(o.el2), "-cpu", VIRT_CPU, "-m", qemuMemoryArg(o.memory), "-smp", String(o.smp)];
+  if (m.maxMemory !== null && o.memory > m.maxMemory) {
+    throw new InputError("BAD_OPTION", `Cannot give QEMU ${m.name} ${o.memory >> 20n} MiB: it maps at most ${m.maxMemory >> 20n} MiB from ${"0x" + m.ramBase.toString(16)}`, "-m",
+      `Give -m ${m.maxMemory >> 20n}M or less`);
+  }
+  return ["-M", machineArg(m, o.el2), ...(m.cpu === null ? [] : ["-cpu", m.cpu]), "-m", qemuMemoryArg(o.memory), "-smp", String(o.smp)];
+}
+
+/** virt's machine arguments. */
+export function virtArgs(o: Pick<VirtOptions, "el2" | "memory" | "smp">): string[] {
+  return machineArgs(QEMU_VIRT, o);
 }
 
 /**
  * Runs `qemu-system-aarch64 … -machine dumpdtb=FILE` and returns the device
- * tree QEMU generates for that machine (as it exits at once, nothing runs).
- * @throws InputError `QEMU_MISSING` when the binary cannot be started, `QEMU_FAILED` with QEMU's message when it refuses the options.
+ * tree QEMU hands a kernel on that machine (as it exits at once, nothing
+ * runs): virt's own, or the board DTB `o.dtb` as QEMU edits it.
+ * @throws InputError `BAD_OPTION` when a machine that needs a board DTB gets
+ *   none, `QEMU_MISSING` when the binary cannot be started, `QEMU_FAILED`
+ *   with QEMU's message when it refuses the options.
  */
-export async function dumpVirtDtb(o: VirtOptions): Promise<Uint8Array> {
+export async function dumpDtb(m: QemuMachine, o: MachineOptions): Promise<Uint8Array> {
+  if (!m.generatesDtb && o.dtb === undefined) {
+    throw new InputError("BAD_OPTION", `Cannot describe QEMU ${m.name}: QEMU makes no device tree for it`, "--dtb",
+      "Give the board's DTB with --dtb FILE (Debian's linux-image-*-arm64 ships them under /usr/lib/linux-image-*/)");
+  }
   const dir = await mkdtemp(join(tmpdir(), "purgatory-dumpdtb-"));
   try {
-    const file = join(dir, "virt.dtb");
-    const args = [...virtArgs(o), "-nodefaults", "-display", "none", "-machine", `dumpdtb=${file.replaceAll(",", ",,")}`];
+    const file = join(dir, "machine.dtb");
+    const args = [...machineArgs(m, o), ...m.extraArgs, ...(o.dtb === undefined ? [] : ["-dtb", o.dtb]), "-nodefaults", "-display", "none",
+      "-machine", `dumpdtb=${file.replaceAll(",", ",,")}`];
     await runQemuOnce(o.qemu, args);
     return new Uint8Array(await readFile(file));
   } finally {
@@ -134,7 +242,12 @@ export async function dumpVirtDtb(o: VirtOptions): Promise<Uint8Array> {
   }
 }
 
-/** `qemu-system-aarch64 --version`'s first line. @throws as `dumpVirtDtb`. */
+/** virt's device tree. @throws as `dumpDtb`. */
+export function dumpVirtDtb(o: VirtOptions): Promise<Uint8Array> {
+  return dumpDtb(QEMU_VIRT, o);
+}
+
+/** `qemu-system-aarch64 --version`'s first line. @throws as `dumpDtb`. */
 export async function qemuVersion(qemu?: string): Promise<string> {
   return (await runQemuOnce(qemu, ["--version"])).split("\n")[0]!.trim();
 }
@@ -147,7 +260,7 @@ function runQemuOnce(qemu: string | undefined, args: string[]): Promise<string> 
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "EACCES") return reject(qemuMissing(bin, err));
       reject(new InputError("QEMU_FAILED", `QEMU refused the machine: ${stderr.trim().split("\n").at(-1) ?? err.message}`, `${bin} ${args.join(" ")}`,
-        "Change the machine options (memory, CPU count) to ones QEMU virt accepts"));
+        "Change the machine options (memory, CPU count, DTB) to ones QEMU accepts"));
     });
   });
 }
@@ -158,31 +271,36 @@ export function qemuMissing(bin: string, e: Error): InputError {
     "Install QEMU (Debian: apt-get install qemu-system-arm) or name the binary with --qemu-binary PATH");
 }
 
-export interface VirtTargetOptions {
-  /** The DTB from `dumpVirtDtb` for the same memory size. */
+export interface MachineTargetOptions {
+  /** The DTB from `dumpDtb` for the same memory size. */
   readonly dtb: Uint8Array;
   /** RAM bytes. */
   readonly memory: bigint;
   readonly crashKernel: CrashKernelRequest | null;
 }
 
+/** virt's target options. */
+export type VirtTargetOptions = MachineTargetOptions;
+
 /**
- * The target description of a QEMU virt machine: one RAM range at
- * 0x40000000, QEMU's DTB ROM reserved, 4K pages, `console=ttyAMA0`, QEMU's
- * device tree without its random seeds (they would make every description
- * different; the bundle writes fresh ones), and no cpu notes or vmcoreinfo
- * (no kernel has run on it, so it serves reboot bundles only).
+ * The target description of a QEMU machine: one RAM range at its RAM base,
+ * QEMU's DTB ROM reserved (virt), 4K pages, the machine's command line,
+ * QEMU's device tree without random seeds (they would make every description
+ * different; the bundle writes fresh ones), the board facts of that tree,
+ * and no cpu notes or vmcoreinfo (no kernel has run on it, so it serves
+ * reboot bundles only).
  * @throws InputError from the DTB parser and `reserveCrashKernel`.
  */
-export function virtTarget(o: VirtTargetOptions): Target {
+export function machineTarget(m: QemuMachine, o: MachineTargetOptions): Target {
   let tree = parseFdt(o.dtb);
   tree = deleteProperty(tree, "/chosen", "kaslr-seed");
   tree = deleteProperty(tree, "/chosen", "rng-seed");
-  const memory = [{ start: VIRT_RAM_BASE, end: VIRT_RAM_BASE + o.memory }];
-  const reserved = [VIRT_DTB_ROM];
+  const memory = [{ start: m.ramBase, end: m.ramBase + o.memory }];
+  const reserved = m.dtbRom === null ? [] : [m.dtbRom];
   const crash = o.crashKernel === null ? { crashKernel: null, crashKernelLow: null } : reserveCrashKernel(memory, reserved, o.crashKernel);
+  const board = boardFacts(tree, m.commandLine);
   return {
-    version: 1,
+    version: 2,
     pageSize: 4096,
     memory,
     reserved,
@@ -191,9 +309,17 @@ export function virtTarget(o: VirtTargetOptions): Target {
     vmcoreinfo: null,
     kernelCode: null,
     kernelData: null,
-    commandLine: VIRT_COMMAND_LINE,
+    commandLine: m.commandLine,
     dtb: serializeFdt(tree),
+    console: board.console,
+    psci: board.psci,
+    cpuEnableMethod: board.cpuEnableMethod,
   };
+}
+
+/** virt's target. @throws as `machineTarget`. */
+export function virtTarget(o: VirtTargetOptions): Target {
+  return machineTarget(QEMU_VIRT, o);
 }
 
 export interface DtbMachine {
@@ -203,11 +329,13 @@ export interface DtbMachine {
   readonly cpus: number;
   /** `reg` of every top-level node with device_type "memory". */
   readonly memory: readonly AddrSize[];
+  /** The root node's compatibles, most specific first. */
+  readonly compatible: readonly string[];
 }
 
 /**
  * What a device tree says about the machine it was made for: the PSCI
- * conduit, the CPU count and the RAM.
+ * conduit, the CPU count, the RAM and the root compatibles.
  * @throws InputError from the FDT parser.
  */
 export function dtbMachine(dtb: Uint8Array): DtbMachine {
@@ -223,5 +351,25 @@ export function dtbMachine(dtb: Uint8Array): DtbMachine {
       const reg = n.properties.find((p) => p.name === "reg")?.value;
       return reg === undefined ? [] : decodeAddrRanges(reg, cellsFor(tree, path), `${path}/reg`);
     });
-  return { psciMethod: method === undefined ? null : decodeString(method, "/psci/method"), cpus, memory };
+  const compatible = getProperty(tree, "/", "compatible");
+  return {
+    psciMethod: method === undefined ? null : decodeString(method, "/psci/method"),
+    cpus,
+    memory,
+    compatible: compatible === undefined ? [] : decodeStrings(compatible, "/compatible"),
+  };
+}
+
+/**
+ * The QEMU machine a device tree was made for, by its root compatibles.
+ * @throws InputError `UNSUPPORTED_MACHINE` when it is none of `MACHINES`.
+ */
+export function machineOf(dt: Pick<DtbMachine, "compatible">, where: string): QemuMachine {
+  const m = Object.values(MACHINES).find((x) => dt.compatible.includes(x.compatible));
+  if (m === undefined) {
+    throw new InputError("UNSUPPORTED_MACHINE",
+      `Cannot pick a QEMU machine: the device tree's root compatible is ${dt.compatible.length === 0 ? "missing" : `"${dt.compatible.join('", "')}"`}, which is none of ${Object.values(MACHINES).map((x) => `${x.name} (${x.compatible})`).join(", ")}`,
+      where, "Boot bundles built for a `purgatory target qemu-virt` or `xlnx-zcu102` target, or a target described on such a machine");
+  }
+  return m;
 }
