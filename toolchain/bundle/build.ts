@@ -7,9 +7,10 @@ import { buildElfcorehdr } from "../target/index.js";
 import { parseFdt, serializeFdt, type AddrSize } from "../fdt/index.js";
 import { checkImage, loadKernelImage, type KernelImage } from "../image/index.js";
 import { checkLoad, planLayout, type Mode, type Plan, type Role } from "../layout/index.js";
-import { formatConsole, patch, purgatoryBlob, type Console, type Policy } from "../purgatory/index.js";
+import { formatConsole, patch, purgatoryBlob, type Policy } from "../purgatory/index.js";
 import type { Target } from "../target/index.js";
 import { editChosen, type ChosenResult } from "./chosen.js";
+import { checkPolicy, checkUartAddress, chooseUart, forPurgatory, type ConsoleRequest } from "./console.js";
 import { MANIFEST_FORMAT, serializeManifest, type Manifest, type ManifestSegment } from "./manifest.js";
 import { encodeSegmentTable } from "./table.js";
 import type { StagedFile } from "./write.js";
@@ -45,7 +46,8 @@ export interface BundleInputs {
   /** Seed bytes for kaslr-seed/rng-seed, and where they came from. */
   readonly seed: Uint8Array;
   readonly seedSource: "given" | "random";
-  readonly console?: Console;
+  /** The purgatory's UART: the target's (`auto`, the default), none, or one given. */
+  readonly console?: ConsoleRequest;
   readonly onMismatch?: Policy;
   /** Hash with the MMU and D-cache on (default true); off for platforms where an identity map is unwise. */
   readonly mmu?: boolean;
@@ -60,6 +62,8 @@ export interface Bundle {
   readonly manifest: Manifest;
   readonly plan: Plan;
   readonly warnings: readonly string[];
+  /** What the user should know that is not wrong: no purgatory console and why, the reset's conduit. */
+  readonly notes: readonly string[];
 }
 
 /** Each segment's file in a bundle directory. */
@@ -94,8 +98,13 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
       "Boot the target with crashkernel=256M (or more) and describe it again");
   }
   const elf = mode === "crash" ? buildElfcorehdr(target) : null;
+  const request = o.console ?? "auto";
+  const uart = chooseUart(request, target);
+  if (uart.uart !== null) checkUartAddress(uart.uart, target.memory, [], request === "auto" ? "target.console" : "--console");
+  const purgatoryConsole = forPurgatory(uart);
+  const notes = [...(purgatoryConsole.note === null ? [] : [purgatoryConsole.note]), ...checkPolicy(o.onMismatch ?? "spin", target.psci)];
   const purg = await purgatoryBlob({
-    ...(o.console !== undefined ? { console: o.console } : {}),
+    console: purgatoryConsole.console,
     ...(o.onMismatch !== undefined ? { policy: o.onMismatch } : {}),
     mmu: o.mmu ?? true,
     crypto: o.crypto ?? true,
@@ -193,7 +202,8 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
     },
     purgatory: {
       sha256Unpatched: purg.sha256,
-      console: formatConsole(o.console ?? { kind: "pl011", base: 0x9000000n, shift: 0 }),
+      console: formatConsole(purgatoryConsole.console),
+      consoleNote: purgatoryConsole.note,
       onMismatch: o.onMismatch ?? "spin",
       mmu: o.mmu ?? true,
       crypto: o.crypto ?? true,
@@ -205,7 +215,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
     tools: { purgatory: TOOL_VERSION, assembler: purg.assembler },
   };
   files.set("manifest.json", new TextEncoder().encode(serializeManifest(manifest)));
-  return { files, manifest, plan, warnings: kernel.warnings };
+  return { files, manifest, plan, warnings: kernel.warnings, notes };
 }
 
 /** The kernel as a bundle needs it: `bytes` is null for a staged one, which must be a raw Image. */
@@ -243,6 +253,7 @@ export function describeBundle(b: Bundle, dir: string): string {
       return `    ${k} = ${text.length > 72 ? `${text.slice(0, 69)}…` : text}`;
     }),
     ...b.warnings.map((w) => `warning: ${w}`),
+    ...b.notes.map((n) => `note: ${n}`),
   ];
   return lines.join("\n");
 }
