@@ -82,7 +82,7 @@ describe("purgatory boot --qemu boots a bundle as kexec would", () => {
     expect(r.code, show).toBe(0);
     expect(report).toMatchObject({ outcome: "success", reason: `the console matched --expect: ${marker} initrd-start-found cpus=${smp}` });
     expect(report.banner).toBe(`Linux version ${release}`);
-    expect(report.machine).toEqual({ el2, memory: "0x40000000", smp });
+    expect(report.machine).toEqual({ name: "qemu-virt", el2, memory: "0x40000000", smp });
     expect(report.qemuArgs.slice(0, 3)).toEqual(["qemu-system-aarch64", "-M", el2 ? "virt,virtualization=on" : "virt"]);
     expect(report.consoleTail).toContain(`${marker} initrd-start-found cpus=${smp}`);
     expect(typeof report.elapsedMs).toBe("number");
