@@ -174,7 +174,10 @@ const explain: CommandModule<object, ExplainArgs> = {
           "load but the new kernel cannot boot or firmware memory is overwritten):\n" +
           ruleList +
           "\n\nEPERM (lockdown, kexec_load_disabled) and EBUSY (CPUs stuck) depend on the running system and\n" +
-          "are listed as caveats, never as findings.\n" +
+          "are listed as caveats, never as findings; a reboot load on a target whose CPUs start with\n" +
+          "spin-table is warned about (EBUSY unless its kernel runs with nr_cpus=1). For a bundle, the UART\n" +
+          "its purgatory prints on (manifest purgatory.console) must lie outside RAM and every segment\n" +
+          "(console-window), and when it prints nothing the report says why, once (docs/target.md).\n" +
           "Exit status: 0 no violation, 1 a violation or unreadable input, 2 wrong usage.",
       ) as unknown as Argv<ExplainArgs>,
   handler: (argv) =>

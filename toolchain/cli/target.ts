@@ -25,12 +25,12 @@ interface Args {
 }
 
 const command: CommandModule<object, Args> = {
-  command: "target <machine>",
+  command: "target [machine]",
   describe: "Describe an emulated machine (QEMU virt or xlnx-zcu102) as target.json, with the device tree QEMU gives it",
   builder: (y) =>
     y
       .usage(
-        "$0 target qemu-virt|xlnx-zcu102 [-m SIZE] [--smp N] [--el2] [--dtb FILE] [--crashkernel SIZE[@ADDR]] [-o target.json]\n\n" +
+        "$0 target [qemu-virt|xlnx-zcu102] [-m SIZE] [--smp N] [--el2] [--dtb FILE] [--crashkernel SIZE[@ADDR]] [-o target.json]\n\n" +
           "Asks QEMU for the device tree it hands a kernel on the machine (-machine dumpdtb) and\n" +
           "writes a target description for it: 4K pages, no kernel has run on it (so no CPU crash\n" +
           "notes or vmcoreinfo: it serves reboot bundles, which `purgatory boot BUNDLE` then boots on\n" +
@@ -50,7 +50,7 @@ const command: CommandModule<object, Args> = {
           "4 GiB. A booted kernel allocates its memmap and CMA first and lands lower; use @ADDR to pin it.\n" +
           "Without -o the description is printed (it is JSON).",
       )
-      .positional("machine", { choices: MACHINE_NAMES, describe: "The emulated machine" })
+      .positional("machine", { choices: MACHINE_NAMES, default: "qemu-virt" as MachineName, describe: "The emulated machine" })
       .option("memory", { alias: "m", type: "string", default: "1G", describe: "RAM size with a unit (512M, 2G)" })
       .option("smp", { type: "number", describe: "CPU count (qemu-virt 1..8, default 1; xlnx-zcu102 1..4, default 4)" })
       .option("el2", { type: "boolean", describe: "CPUs start at EL2 (virtualization=on; on qemu-virt, PSCI over SMC)" })

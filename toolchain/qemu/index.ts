@@ -6,10 +6,7 @@ export type { Counting, Counts } from "./plugin.js";
 export { ConsoleWatch, bootBundle, planBoot } from "./boot.js";
 export type { BootMachine, BootOptions, BootResult, Outcome, Verdict } from "./boot.js";
 export {
-  MACHINES, MACHINE_NAMES, QEMU_VIRT, VIRT_COMMAND_LINE, VIRT_CPU, VIRT_DTB_ROM, VIRT_MAX_CPUS, VIRT_RAM_BASE, XLNX_ZCU102, dtbMachine,
-  dumpDtb, dumpVirtDtb, machineArg, machineArgs, machineOf, machineTarget, parseCrashKernel, parseSize, psciMethodFor, qemuMemoryArg,
-  qemuVersion, virtArgs, virtMachine, virtTarget,
+  MACHINES, MACHINE_NAMES, QEMU_VIRT, VIRT_DTB_ROM, XLNX_ZCU102, dtbMachine, dumpDtb, dumpVirtDtb, machineArg, machineArgs, machineOf,
+  machineTarget, parseCrashKernel, parseSize, qemuMemoryArg, qemuVersion, virtArgs, virtTarget,
 } from "./machine.js";
-export type {
-  DtbMachine, MachineName, MachineOptions, MachineTargetOptions, PsciMethod, QemuMachine, VirtOptions, VirtTargetOptions,
-} from "./machine.js";
+export type { DtbMachine, MachineName, MachineOptions, MachineTargetOptions, QemuMachine } from "./machine.js";

@@ -116,30 +116,12 @@ export const XLNX_ZCU102: QemuMachine = {
 
 export const MACHINES: Readonly<Record<MachineName, QemuMachine>> = { "qemu-virt": QEMU_VIRT, "xlnx-zcu102": XLNX_ZCU102 };
 
-export const VIRT_RAM_BASE = QEMU_VIRT.ramBase;
 /** QEMU's own DTB ROM at virt's RAM base (QEMU 7.2: the unpacked 1 MiB tree). */
 export const VIRT_DTB_ROM: Range = QEMU_VIRT.dtbRom!;
-/** `-smp` limit of `virt` with its default GICv2. */
-export const VIRT_MAX_CPUS = QEMU_VIRT.maxCpus;
-export const VIRT_CPU = QEMU_VIRT.cpu!;
-/** The console the kernel finds through the DTB's stdout-path (PL011 at 0x9000000). */
-export const VIRT_COMMAND_LINE = QEMU_VIRT.commandLine;
-
-export type PsciMethod = PsciConduit;
 
 /** The `-M` value: EL2 needs `virtualization=on` (on virt it also switches QEMU's PSCI conduit to SMC). */
 export function machineArg(m: QemuMachine, el2: boolean): string {
   return el2 ? `${m.qemuName},virtualization=on` : m.qemuName;
-}
-
-/** virt's `-M` value. */
-export function virtMachine(el2: boolean): string {
-  return machineArg(QEMU_VIRT, el2);
-}
-
-/** The PSCI conduit a kernel on QEMU virt must use at that EL. */
-export function psciMethodFor(el2: boolean): PsciMethod {
-  return el2 ? QEMU_VIRT.psci.el2 : QEMU_VIRT.psci.el1;
 }
 
 /** QEMU's `-m` value for a RAM size in bytes. @throws InputError `BAD_OPTION` unless a whole number of MiB. */
@@ -194,9 +176,6 @@ export interface MachineOptions {
   readonly qemu?: string;
 }
 
-/** virt's options (it needs no -dtb). */
-export type VirtOptions = Omit<MachineOptions, "dtb">;
-
 /**
  * The QEMU arguments that describe the machine (the same for dumpdtb and for a boot).
  * @throws InputError `BAD_OPTION` for a CPU count or RAM size the machine does not take.
@@ -213,7 +192,7 @@ export function machineArgs(m: QemuMachine, o: Pick<MachineOptions, "el2" | "mem
 }
 
 /** virt's machine arguments. */
-export function virtArgs(o: Pick<VirtOptions, "el2" | "memory" | "smp">): string[] {
+export function virtArgs(o: Pick<MachineOptions, "el2" | "memory" | "smp">): string[] {
   return machineArgs(QEMU_VIRT, o);
 }
 
@@ -243,7 +222,7 @@ export async function dumpDtb(m: QemuMachine, o: MachineOptions): Promise<Uint8A
 }
 
 /** virt's device tree. @throws as `dumpDtb`. */
-export function dumpVirtDtb(o: VirtOptions): Promise<Uint8Array> {
+export function dumpVirtDtb(o: Omit<MachineOptions, "dtb">): Promise<Uint8Array> {
   return dumpDtb(QEMU_VIRT, o);
 }
 
@@ -278,9 +257,6 @@ export interface MachineTargetOptions {
   readonly memory: bigint;
   readonly crashKernel: CrashKernelRequest | null;
 }
-
-/** virt's target options. */
-export type VirtTargetOptions = MachineTargetOptions;
 
 /**
  * The target description of a QEMU machine: one RAM range at its RAM base,
@@ -318,7 +294,7 @@ export function machineTarget(m: QemuMachine, o: MachineTargetOptions): Target {
 }
 
 /** virt's target. @throws as `machineTarget`. */
-export function virtTarget(o: VirtTargetOptions): Target {
+export function virtTarget(o: MachineTargetOptions): Target {
   return machineTarget(QEMU_VIRT, o);
 }
 
