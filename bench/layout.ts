@@ -16,8 +16,8 @@ const MiB = 0x10_0000n;
 
 function target(memory: Range[], reserved: Range[], crashKernel: Range, crashKernelLow: Range | null): Target {
   return {
-    version: 1, pageSize: 4096, memory, reserved, crashKernel, crashKernelLow, cpuNotes: [], vmcoreinfo: null,
-    kernelCode: null, kernelData: null, commandLine: "", dtb: null,
+    version: 2, pageSize: 4096, memory, reserved, crashKernel, crashKernelLow, cpuNotes: [], vmcoreinfo: null,
+    kernelCode: null, kernelData: null, commandLine: "", dtb: null, console: null, psci: null, cpuEnableMethod: {},
   };
 }
 

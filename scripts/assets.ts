@@ -1,7 +1,8 @@
 /**
  * The arm64 Debian assets that scripts/provision.sh downloads and describes in
- * `<cache>/assets.json`: a kernel, a static busybox, and makedumpfile and
- * kexec-tools, each with the shared libraries it needs, and a sysroot holding
+ * `<cache>/assets.json`: the cloud kernel, the generic kernel with the ZynqMP
+ * ZCU102 device tree, a static busybox, makedumpfile and kexec-tools, each
+ * with the shared libraries it needs, Debian 12's nodejs, and a sysroot holding
  * the kernel, busybox and makedumpfile together. Paths in the file are relative to the cache;
  * `loadAssets` returns them absolute.
  */
@@ -11,7 +12,7 @@ import { join, resolve } from "node:path";
 import { InputError } from "../toolchain/bytes/index.js";
 
 /** The `schema` provision.sh writes; a different one means the cache predates this code. */
-export const ASSETS_SCHEMA = 3;
+export const ASSETS_SCHEMA = 4;
 
 export interface AssetFile {
   /** Absolute path on the host. */
@@ -60,6 +61,20 @@ export interface Assets {
     readonly systemMap: AssetFile | null;
     /** /lib/modules/<release> as extracted, or null. */
     readonly modulesDir: string | null;
+  };
+  /**
+   * Debian's generic arm64 kernel (`linux-image-<abi>-arm64`, the cloud
+   * kernel's ABI and version), for boards other than QEMU virt: its Image,
+   * config and the ZynqMP ZCU102 device tree it ships (xilinx/zynqmp-zcu102-rev1.0.dtb).
+   */
+  readonly genericKernel: {
+    readonly package: string;
+    readonly version: string;
+    /** `uname -r`, e.g. `6.1.0-56-arm64`. */
+    readonly release: string;
+    readonly image: AssetFile;
+    readonly config: AssetFile;
+    readonly zcu102Dtb: AssetFile;
   };
   readonly busybox: { readonly package: string; readonly version: string; readonly binary: AssetFile };
   /** Debian's makedumpfile (/usr/bin/makedumpfile), run in the capture kernel. */
@@ -130,6 +145,7 @@ export function loadAssets(cacheDir: string = defaultCacheDir()): Assets {
   }
   const k = r.obj(top["kernel"], "kernel");
   const b = r.obj(top["busybox"], "busybox");
+  const g = r.obj(top["genericKernel"], "genericKernel");
   const compression = r.str(k, "vmlinuzCompression", "kernel");
   if (compression !== "gzip" && compression !== "none") r.bad("kernel.vmlinuzCompression", `unknown compression ${compression}`);
   return {
@@ -153,6 +169,14 @@ export function loadAssets(cacheDir: string = defaultCacheDir()): Assets {
       config: k["config"] === null ? null : r.file(r.obj(k["config"], "kernel.config"), "kernel.config"),
       systemMap: k["systemMap"] === null ? null : r.file(r.obj(k["systemMap"], "kernel.systemMap"), "kernel.systemMap"),
       modulesDir: k["modulesDir"] === null ? null : r.path(r.str(k, "modulesDir", "kernel"), "kernel.modulesDir"),
+    },
+    genericKernel: {
+      package: r.str(g, "package", "genericKernel"),
+      version: r.str(g, "version", "genericKernel"),
+      release: r.str(g, "release", "genericKernel"),
+      image: r.file(r.obj(g["image"], "genericKernel.image"), "genericKernel.image"),
+      config: r.file(r.obj(g["config"], "genericKernel.config"), "genericKernel.config"),
+      zcu102Dtb: r.file(r.obj(g["zcu102Dtb"], "genericKernel.zcu102Dtb"), "genericKernel.zcu102Dtb"),
     },
     busybox: {
       package: r.str(b, "package", "busybox"),

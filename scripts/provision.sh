@@ -3,10 +3,11 @@
 # does nothing and returns in well under a second.
 #   1. Debian packages on the host (qemu-system-arm, device-tree-compiler, ...)
 #   2. npm packages (npm ci) when node_modules is missing or stale
-#   3. arm64 Debian packages (kernel, busybox-static, makedumpfile and
-#      kexec-tools with the shared libraries each needs), downloaded and
-#      extracted into a cache outside git, Debian 12's nodejs (Node 18) with
-#      its libraries for running the CLI on the target, plus a sysroot holding the kernel,
+#   3. arm64 Debian packages (the cloud kernel, the generic kernel with the
+#      ZynqMP ZCU102 device tree, busybox-static, makedumpfile and kexec-tools
+#      with the shared libraries each needs, Debian 12's nodejs (Node 18) with
+#      its libraries for running the CLI on the target), downloaded and
+#      extracted into a cache outside git, plus a sysroot holding the kernel,
 #      busybox and makedumpfile together, described by $cache/assets.json
 #      (read by scripts/assets.ts)
 set -euo pipefail
@@ -64,7 +65,7 @@ mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 pin_file=$here/scripts/arm64-packages.pin
 # Bump when the set or layout of assets changes, so existing caches are rebuilt.
-schema=3
+schema=4
 kernel_meta=linux-image-cloud-arm64
 
 # Serialise concurrent runs (several test runs may start at once).
@@ -210,6 +211,19 @@ extract() {
 choose_kernel
 get "$kpkg" "$ver" "$sha"
 kernel_deb=$deb kernel_ver=$ver
+# The generic kernel, for boards other than QEMU virt (the xlnx-zcu102
+# machine boots it with the ZCU102 device tree it ships): the same ABI and
+# version as the cloud kernel, so both come from one source upload.
+gpkg=linux-image-${kpkg#linux-image-}
+gpkg=${gpkg%-cloud-arm64}-arm64
+gsha=$(awk -v p="$gpkg" -v v="$kernel_ver" '$1 == p && $2 == v { print $3 }' "$pin_file")
+if [ -z "$(cached_deb "$gpkg" "$kernel_ver")" ]; then
+  ensure_lists "$gpkg"
+  available "$gpkg" "$kernel_ver" || die "$gpkg $kernel_ver, the generic kernel of the cloud kernel's upload, is not in the arm64 package lists"
+fi
+[ -n "$gsha" ] || warn "$gpkg $kernel_ver is not pinned in $pin_file; using it unpinned (pin it: cp $cache/arm64-packages.pin $pin_file)"
+get "$gpkg" "$kernel_ver" "$gsha"
+generic_deb=$deb
 choose busybox-static
 get busybox-static "$ver" "$sha"
 busybox_deb=$deb busybox_ver=$ver
@@ -247,6 +261,24 @@ case $(od -An -tx1 -N 2 "$stage/$vmlinuz" | tr -d ' ') in
 esac
 [ "$(image_magic "$stage/Image")" = 'ARMd' ] ||
   die "$vmlinuz from $kpkg $kernel_ver is neither an arm64 Image nor a gzip-compressed one (no ARM\\x64 magic at 0x38)"
+# The generic kernel: its Image and config, and the ZCU102 device tree from
+# /usr/lib/linux-image-*/xilinx/ (the rest of the package, its modules
+# above all, is not needed: the kernel boots from an initramfs, earlycon and
+# the ZynqMP UART are built in).
+grelease=${gpkg#linux-image-}
+gvmlinuz=generic/boot/vmlinuz-$grelease
+gconfig=generic/boot/config-$grelease
+zcu102_dtb=generic/usr/lib/linux-image-$grelease/xilinx/zynqmp-zcu102-rev1.0.dtb
+mkdir -p "$stage/generic"
+dpkg-deb --fsys-tarfile "$generic_deb" | tar -x -C "$stage/generic" "./${gvmlinuz#generic/}" "./${gconfig#generic/}" "./${zcu102_dtb#generic/}" ||
+  die "$gpkg does not ship /boot/vmlinuz-$grelease, /boot/config-$grelease and xilinx/zynqmp-zcu102-rev1.0.dtb"
+case $(od -An -tx1 -N 2 "$stage/$gvmlinuz" | tr -d ' ') in
+  1f8b) gzip -dc "$stage/$gvmlinuz" >"$stage/generic/Image" && rm "$stage/$gvmlinuz" ;;
+  *) mv "$stage/$gvmlinuz" "$stage/generic/Image" ;;
+esac
+[ "$(image_magic "$stage/generic/Image")" = 'ARMd' ] || die "$gvmlinuz from $gpkg is not an arm64 Image (no ARM\\x64 magic at 0x38)"
+[ "$(od -An -tx1 -N 4 "$stage/$zcu102_dtb" | tr -d ' ')" = d00dfeed ] || die "$zcu102_dtb from $gpkg is not a device tree blob"
+
 config=kernel/boot/config-$release
 [ -f "$stage/$config" ] || config=
 # Debian ships a one-line placeholder System.map (the real one is in the -dbg
@@ -445,6 +477,14 @@ cat >"$stage/assets.json" <<EOF
     "systemMap": $(jfile "$system_map"),
     "modulesDir": $(jdir "$modules")
   },
+  "genericKernel": {
+    "package": "$gpkg",
+    "version": "$kernel_ver",
+    "release": "$grelease",
+    "image": $(jfile generic/Image),
+    "config": $(jfile "$gconfig"),
+    "zcu102Dtb": $(jfile "$zcu102_dtb")
+  },
   "busybox": {
     "package": "busybox-static",
     "version": "$busybox_ver",
@@ -471,4 +511,4 @@ rm -rf "$cache/arm64.old"
 mv "$cache/arm64/assets.json" "$cache/assets.json"
 mv "$cache/arm64/arm64-packages.pin" "$cache/arm64-packages.pin"
 for f in "$debs"/*.deb; do grep -qxF "debs/${f##*/}" "$cache/arm64/files" || rm -f "$f"; done
-say "arm64 assets ready: $cache/assets.json (kernel $release $kernel_ver, busybox $busybox_ver, makedumpfile $makedumpfile_ver, kexec-tools $kexec_ver, nodejs $nodejs_ver, $libraries libraries)"
+say "arm64 assets ready: $cache/assets.json (kernels $release and $grelease $kernel_ver, busybox $busybox_ver, makedumpfile $makedumpfile_ver, kexec-tools $kexec_ver, nodejs $nodejs_ver, $libraries libraries)"

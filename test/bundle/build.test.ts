@@ -127,6 +127,37 @@ describe("buildBundle", () => {
     expect(readSlots(d.files.get("purgatory.bin")!).flags).toBe(0);
   });
 
+  it("prints on the target's console by default, on none or on a given UART, and says when it prints nothing", async () => {
+    const consoleOf = (b: { files: ReadonlyMap<string, Uint8Array> }) => readSlots(b.files.get("purgatory.bin")!);
+    const auto = await buildBundle(inputs("reboot"));
+    expect(consoleOf(auto)).toMatchObject({ console_kind: "pl011", console_base: 0x900_0000n });
+    expect([auto.manifest.purgatory, auto.notes]).toEqual([expect.objectContaining({ console: "pl011@0x9000000", consoleNote: null }), []]);
+    // A ZynqMP board's Cadence UART, from the target.
+    const cadence = { family: "cadence" as const, compatible: "xlnx,zynqmp-uart", path: "/axi/serial@ff000000", base: 0xff00_0000n, shift: 0, width: 4 as const };
+    const zynq = await buildBundle(inputs("reboot", { ...virtTarget(), console: cadence }));
+    expect(consoleOf(zynq)).toMatchObject({ console_kind: "cadence", console_base: 0xff00_0000n, console_width: 4 });
+    // A UART the purgatory cannot drive: no console, never a guessed address, and a note that says why.
+    const odd = await buildBundle(inputs("reboot", { ...virtTarget(), console: { ...cadence, family: "8250", shift: 1, width: 2 as const } }));
+    expect(consoleOf(odd)).toMatchObject({ console_kind: "none", console_base: 0n });
+    expect([odd.manifest.purgatory, odd.notes]).toEqual([expect.objectContaining({ console: "none", consoleNote: expect.stringMatching(/^the purgatory prints nothing: 8250@0xff000000,shift=1,width=2 is an 8250/) }), [expect.stringMatching(/prints nothing/)]]);
+    expect(consoleOf(await buildBundle({ ...inputs("reboot"), console: "none" }))).toMatchObject({ console_kind: "none" });
+    const given = await buildBundle({ ...inputs("reboot"), console: { family: "8250", base: 0x1c2_8000n, shift: 2, width: 4 } });
+    expect(consoleOf(given)).toMatchObject({ console_kind: "8250", console_base: 0x1c2_8000n, console_shift: 2 });
+  });
+
+  it("refuses a console inside RAM, and a reset without PSCI, saying why", async () => {
+    const inRam = { ...inputs("reboot"), console: { family: "pl011" as const, base: 0x4800_0000n, shift: 0, width: 4 as const } };
+    await expect(buildBundle(inRam)).rejects.toMatchObject({ code: "BAD_CONSOLE", where: "--console", message: expect.stringMatching(/inside System RAM 0x40000000-0x80000000/) });
+    const badTarget = { ...virtTarget(), console: { ...virtTarget().console!, base: 0x4000_0000n } };
+    await expect(buildBundle(inputs("reboot", badTarget))).rejects.toMatchObject({ code: "BAD_CONSOLE", where: "target.console" });
+    const noPsci = { ...inputs("reboot", { ...virtTarget(), psci: null }), onMismatch: "reset" as const };
+    expect(await code(buildBundle(noPsci))).toBe("NO_PSCI");
+    // The conduit comes from the target's /psci method: the purgatory resets the way its firmware answers.
+    const reset = await buildBundle({ ...inputs("reboot"), onMismatch: "reset" });
+    expect(readSlots(reset.files.get("purgatory.bin")!).psci).toBe("hvc");
+    expect(readSlots((await buildBundle({ ...inputs("reboot", { ...virtTarget(), psci: "smc" }), onMismatch: "reset" })).files.get("purgatory.bin")!).psci).toBe("smc");
+  });
+
   it("refuses a bundle without any base DTB", async () => {
     await expect(buildBundle(inputs("reboot", { ...virtTarget(), dtb: null }))).rejects.toThrow(/--dtb/);
     expect(await code(buildBundle(inputs("reboot", { ...virtTarget(), dtb: null })))).toBe("NO_DTB");
@@ -162,6 +193,31 @@ describe("verifyBundle", () => {
     writeFileSync(join(dir, "manifest.json"), JSON.stringify(m));
     const r = await verifyBundle(dir);
     expect(r.checks.find((c) => c.check === "purgatory: regions")?.ok).toBe(false);
+  });
+
+  it("checks the purgatory's console: the slots agree with the manifest, and its registers are not RAM; without one, it says why once", async () => {
+    const dir = await written();
+    const r = await verifyBundle(dir);
+    expect(r.checks.filter((c) => c.check === "purgatory: console")).toEqual([
+      { check: "purgatory: console", ok: true, detail: "pl011@0x9000000, outside RAM and every segment" },
+    ]);
+    const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify({ ...m, purgatory: { ...m.purgatory, console: "8250@0x9000000" } }));
+    expect((await verifyBundle(dir)).checks.find((c) => c.check === "purgatory: console")).toMatchObject({ ok: false, detail: "the slots say pl011@0x9000000, the manifest 8250@0x9000000" });
+    // A purgatory patched to write into RAM (as a loader with a wrong address would).
+    const p = readFileSync(join(dir, "purgatory.bin"));
+    const at = m.purgatory.slotMap.slots.console_base.offset as number;
+    p.writeBigUInt64LE(0x4800_0000n, at);
+    writeFileSync(join(dir, "purgatory.bin"), p);
+    const seg = m.segments.find((s: { role: string }) => s.role === "purgatory");
+    seg.sha256 = (await import("node:crypto")).createHash("sha256").update(p).digest("hex");
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify({ ...m, purgatory: { ...m.purgatory, console: "pl011@0x48000000" } }));
+    expect((await verifyBundle(dir)).checks.find((c) => c.check === "purgatory: console")).toMatchObject({
+      ok: false, detail: expect.stringMatching(/^the purgatory's console pl011@0x48000000 at \[0x48000000, 0x48001000\) is inside System RAM/),
+    });
+    const quiet = join(tmp(), "b");
+    await writeDirAtomic(quiet, (await buildBundle({ ...inputs("crash"), console: "none" })).files);
+    expect((await verifyBundle(quiet)).checks.find((c) => c.check === "purgatory: console")).toEqual({ check: "purgatory: console", ok: true, detail: "the purgatory prints nothing: --console none" });
   });
 
   it("names the missing file, and the manifest and field that is wrong", async () => {

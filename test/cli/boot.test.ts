@@ -82,7 +82,7 @@ describe("purgatory boot --qemu boots a bundle as kexec would", () => {
     expect(r.code, show).toBe(0);
     expect(report).toMatchObject({ outcome: "success", reason: `the console matched --expect: ${marker} initrd-start-found cpus=${smp}` });
     expect(report.banner).toBe(`Linux version ${release}`);
-    expect(report.machine).toEqual({ el2, memory: "0x40000000", smp });
+    expect(report.machine).toEqual({ name: "qemu-virt", el2, memory: "0x40000000", smp });
     expect(report.qemuArgs.slice(0, 3)).toEqual(["qemu-system-aarch64", "-M", el2 ? "virt,virtualization=on" : "virt"]);
     expect(report.consoleTail).toContain(`${marker} initrd-start-found cpus=${smp}`);
     expect(typeof report.elapsedMs).toBe("number");
@@ -96,7 +96,7 @@ describe("purgatory boot --qemu boots a bundle as kexec would", () => {
     const r = await boot([bundle("plain", await target(false, 1), "plain"), "--qemu"]);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain("Run /init as init process");
-    expect(r.out).toMatch(/\nboot: success after \d+\.\d s \(EL1, 1 CPU, 1024 MiB\): the kernel reached userspace: Run \/init as init process\n$/);
+    expect(r.out).toMatch(/\nboot: success after \d+\.\d s \(qemu-virt, EL1, 1 CPU, 1024 MiB\): the kernel reached userspace: Run \/init as init process\n$/);
   }, BOOT_MS);
 });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
@@ -7,6 +7,8 @@ import explain from "../../toolchain/cli/explain.js";
 import { planLayout } from "../../toolchain/layout/index.js";
 import { serializeTarget } from "../../toolchain/target/index.js";
 import { expectGolden, fixtureInput } from "../layout/_fixture.js";
+import { buildBundle, writeDirAtomic } from "../../toolchain/bundle/index.js";
+import { syntheticImage, syntheticInitrd, virtTarget } from "../bundle/_inputs.js";
 
 /** Runs `purgatory explain ARGS` in-process; returns stdout, stderr and the exit code. */
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -93,6 +95,33 @@ describe("purgatory explain", () => {
     const bad = await cli([`${FIXTURES}explain-list-bad/load.json`, "--target", t, "--json"]);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.out).error).toMatchObject({ code: "TARGET_MISMATCH", where: "pageSize" });
+  });
+
+  it("reads a bundle's purgatory console: says once why there is none, refuses one inside RAM, and warns of spin-table CPUs", async () => {
+    const target = {
+      ...virtTarget(),
+      // An 8250 with 16-bit registers: a UART the purgatory does not drive.
+      console: { family: "8250" as const, compatible: "ns16550a", path: "/soc/serial@ff000000", base: 0xff00_0000n, shift: 1, width: 2 as const },
+      cpuEnableMethod: { "/cpus/cpu@0": "spin-table", "/cpus/cpu@1": "spin-table" },
+    };
+    const b = await buildBundle({
+      mode: "reboot", kernel: syntheticImage(), initrd: syntheticInitrd(), dtb: null, target, commandLine: "console=ttyPS0", seed: new Uint8Array(1), seedSource: "given",
+    });
+    const dir = join(scratch, "spin");
+    await writeDirAtomic(dir, b.files);
+    const r = await cli([dir]);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out.match(/the purgatory prints nothing/g)).toEqual(["the purgatory prints nothing"]);
+    expect(r.out).toContain("\nnote: the purgatory prints nothing: 8250@0xff000000,shift=1,width=2 is an 8250 with shift 1 and 2-byte accesses; the purgatory drives an 8250 at shift 0..3 with 1- or 4-byte accesses\n");
+    expect(r.out).toMatch(/\nwarning: the target's CPUs \/cpus\/cpu@0, \/cpus\/cpu@1 start with spin-table, .* fails with EBUSY/);
+    const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify({ ...m, purgatory: { ...m.purgatory, console: "pl011@0x48000000", consoleNote: null } }));
+    const inRam = await cli([dir, "--json"]);
+    expect(inRam.code).toBe(1);
+    const j = JSON.parse(inRam.out);
+    expect(j).toMatchObject({ console: "pl011@0x48000000", consoleNote: null, kexecLoad: null });
+    expect(j.violations.map((v: { rule: string }) => v.rule)).toEqual(["console-window"]);
+    expect(j.violations[0].message).toMatch(/pl011@0x48000000 at \[0x48000000, 0x48001000\) is inside System RAM/);
   });
 
   it("says what is wrong with unreadable input, with the path and a hint", async () => {

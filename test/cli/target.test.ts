@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { CommandModule } from "yargs";
 import targetCommand from "../../toolchain/cli/target.js";
+import { loadAssets } from "../../scripts/assets.js";
 import { dtbMachine } from "../../toolchain/qemu/index.js";
 import { parseTarget } from "../../toolchain/target/index.js";
 import { runCommand } from "./_purgatory-cli.js";
@@ -24,12 +25,15 @@ describe("purgatory target qemu-virt", () => {
     expect(r.out).toMatch(/machine +qemu-virt: -M virt -cpu cortex-a57 -m 1024M -smp 2 \(QEMU emulator version \d/);
     expect(r.out).toContain("CPUs         2, starting at EL1, PSCI over HVC");
     expect(r.out).toContain("reserved     0x40000000-0x40100000 (1 MiB) (QEMU's own DTB)");
+    expect(r.out).toContain("console      pl011 at 0x9000000 (/pl011@9000000, arm,pl011, shift 0, width 2)");
+    expect(t.console?.family).toBe("pl011");
+    expect([t.psci, t.cpuEnableMethod]).toEqual(["hvc", { "/cpus/cpu@0": "psci", "/cpus/cpu@1": "psci" }]);
     expect(r.out).toContain("crash kernel none");
     expect(r.out).toContain("note: no CPU crash notes or vmcoreinfo (no kernel has run): use it for reboot bundles");
   });
 
-  it("is reproducible: the same options give the same bytes, printed without -o", async () => {
-    const a = await cli(["qemu-virt", "--smp", "2"]);
+  it("is reproducible: the same options give the same bytes, printed without -o; qemu-virt is the default machine", async () => {
+    const a = await cli(["--smp", "2"]);
     const b = await cli(["qemu-virt", "--smp", "2"]);
     expect(a.code).toBe(0);
     expect(a.out).toBe(b.out);
@@ -61,13 +65,46 @@ describe("purgatory target qemu-virt", () => {
       [["--smp", "9"], "BAD_OPTION", 2],
       [["--crashkernel", "64M@0x40000000"], "NO_FIT", 1],
       [["--qemu-binary", join(dir, "no-qemu")], "QEMU_MISSING", 1],
+      [["--dtb", join(dir, "x.dtb")], "", 2],
     ];
     for (const [args, code, exit] of cases) {
       const r = await cli(["qemu-virt", ...args, "-o", out, "--json"]);
       expect(r.code, args.join(" ")).toBe(exit);
-      expect(JSON.parse(r.out).error.code, args.join(" ")).toBe(code);
+      if (code !== "") expect(JSON.parse(r.out).error.code, args.join(" ")).toBe(code);
     }
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(dir).filter((f) => f.startsWith("."))).toEqual([]);
+  });
+});
+
+describe("purgatory target xlnx-zcu102", () => {
+  const board = loadAssets().genericKernel.zcu102Dtb.path;
+
+  it("describes the board DTB as QEMU hands it to a kernel there: RAM at 0, nothing reserved, its Cadence console, PSCI over SMC", async () => {
+    const out = join(dir, "zcu102.json");
+    const r = await cli(["xlnx-zcu102", "--dtb", board, "-m", "1G", "--crashkernel", "256M", "-o", out]);
+    expect(r, r.err).toMatchObject({ code: 0, err: "" });
+    const t = parseTarget(readFileSync(out, "utf8"));
+    expect(t.memory).toEqual([{ start: 0n, end: 0x4000_0000n }]);
+    expect(t.reserved).toEqual([]);
+    expect(t.crashKernel).toEqual({ start: 0x3000_0000n, end: 0x4000_0000n });
+    expect(t.commandLine).toBe("earlycon console=ttyPS0");
+    expect(t.console).toEqual({ family: "cadence", compatible: "xlnx,zynqmp-uart", path: "/axi/serial@ff000000", base: 0xff00_0000n, shift: 0, width: 4 });
+    expect([t.psci, Object.values(t.cpuEnableMethod)]).toEqual(["smc", ["psci", "psci", "psci", "psci"]]);
+    // QEMU set /memory to the RAM it has, and disabled the firmware nodes no PMU firmware serves.
+    expect(dtbMachine(t.dtb!)).toMatchObject({ psciMethod: "smc", cpus: 4, memory: [{ address: 0n, size: 0x4000_0000n }], compatible: expect.arrayContaining(["xlnx,zynqmp-zcu102"]) });
+    expect(r.out).toMatch(/machine +xlnx-zcu102: -M xlnx-zcu102 -m 1024M -smp 4 -dtb .*zynqmp-zcu102-rev1\.0\.dtb \(QEMU emulator version/);
+    expect(r.out).toContain("CPUs         4, starting at EL1, PSCI over SMC");
+    expect(r.out).toContain("reserved     none");
+    expect(r.out).toContain("console      cadence at 0xff000000 (/axi/serial@ff000000, xlnx,zynqmp-uart, shift 0, width 4)");
+  });
+
+  it("needs the board's DTB, and takes at most 4 CPUs and 2 GiB", async () => {
+    const cases: [string[], string][] = [[[], "--dtb"], [["--dtb", board, "--smp", "5"], "--smp"], [["--dtb", board, "-m", "4G"], "-m"]];
+    for (const [args, where] of cases) {
+      const r = await cli(["xlnx-zcu102", ...args, "--json"]);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(JSON.parse(r.out).error, args.join(" ")).toMatchObject({ code: "BAD_OPTION", where });
+    }
   });
 });

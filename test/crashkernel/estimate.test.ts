@@ -17,7 +17,7 @@ const FIXTURE = parseTarget(readFileSync(join(import.meta.dirname, "../target/fi
 /** A machine like QEMU virt: RAM from 1 GiB up, nothing reserved, no vmcoreinfo. */
 function machine(o: { ram?: bigint; memory?: Range[]; page?: PageSize; reserved?: Range[]; crash?: Range | null; low?: Range | null; cmdline?: string } = {}): Target {
   const t: Target = {
-    version: 1,
+    version: 2,
     pageSize: o.page ?? 4096,
     memory: o.memory ?? [{ start: G, end: G + (o.ram ?? 2n * G) }],
     reserved: o.reserved ?? [],
@@ -27,6 +27,9 @@ function machine(o: { ram?: bigint; memory?: Range[]; page?: PageSize; reserved?
     vmcoreinfo: null,
     kernelCode: null,
     kernelData: null,
+    console: null,
+    psci: null,
+    cpuEnableMethod: {},
     commandLine: o.cmdline ?? "console=ttyAMA0",
     dtb: null,
   };

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Assets, Program } from "../../scripts/assets.js";
 import { busyboxInitramfs, type CpioEntry } from "../../toolchain/initramfs/index.js";
+import type { MachineName } from "../../toolchain/qemu/index.js";
 import { Agent, sha256, type Reply } from "./_agent.js";
 import { REPO } from "./_bundle.js";
 import { Machine, type Match } from "./_machine.js";
@@ -21,17 +22,22 @@ const here = join(REPO, "test", "cycle");
 export const GUEST_KERNEL = "/boot/Image";
 export const GUEST_STAGE2 = "/boot/stage2.cpio";
 
+/** The kernel's console on virt (its PL011); xlnx-zcu102's is "earlycon console=ttyPS0". */
+export const VIRT_CONSOLE = "console=ttyAMA0";
+
 /** The production kernel's command line. */
-export const PRODUCTION_APPEND = "console=ttyAMA0 crashkernel=256M panic=-1 rdinit=/init";
+export function productionAppend(console = VIRT_CONSOLE): string {
+  return `${console} crashkernel=256M panic=-1 rdinit=/init`;
+}
 
 /** The capture kernel's command line: one CPU (kdump boots on the crashing one), as distribution kdump scripts do. */
-export function captureCommandLine(marker: string): string {
-  return `console=ttyAMA0 nr_cpus=1 reset_devices panic=-1 rdinit=/init purgatory_marker=${marker}`;
+export function captureCommandLine(marker: string, console = VIRT_CONSOLE): string {
+  return `${console} nr_cpus=1 reset_devices panic=-1 rdinit=/init purgatory_marker=${marker}`;
 }
 
 /** The command line of the kernel a reboot bundle starts. */
-export function rebootCommandLine(marker: string): string {
-  return `console=ttyAMA0 panic=-1 rdinit=/init purgatory_marker=${marker}`;
+export function rebootCommandLine(marker: string, console = VIRT_CONSOLE): string {
+  return `${console} panic=-1 rdinit=/init purgatory_marker=${marker}`;
 }
 
 export interface HostFile {
@@ -86,8 +92,12 @@ export function stage2Initramfs(assets: Assets): Uint8Array {
   });
 }
 
-/** Writes both initramfs images into `dir` and returns every file the cycles use, with digests. */
-export function prepareGuest(assets: Assets, dir: string): Guest {
+/**
+ * Writes both initramfs images into `dir` and returns every file the cycles
+ * use, with digests; `kernel` is the Image the guest boots and keeps (default
+ * the cloud kernel).
+ */
+export function prepareGuest(assets: Assets, dir: string, kernel: HostFile = assets.kernel.image): Guest {
   const loaderPath = buildLoader();
   const stage2 = stage2Initramfs(assets);
   const stage2Path = join(dir, "stage2.cpio");
@@ -95,13 +105,13 @@ export function prepareGuest(assets: Assets, dir: string): Guest {
 
   const production = agentInitramfs(assets, [
     { path: "/bin/loader", mode: 0o755, data: readFileSync(loaderPath) },
-    { path: GUEST_KERNEL, data: readFileSync(assets.kernel.image.path) },
+    { path: GUEST_KERNEL, data: readFileSync(kernel.path) },
     { path: GUEST_STAGE2, data: stage2 },
   ]);
   const productionPath = join(dir, "production.cpio");
   writeFileSync(productionPath, production);
   return {
-    kernel: { path: assets.kernel.image.path, sha256: assets.kernel.image.sha256 },
+    kernel: { path: kernel.path, sha256: kernel.sha256 },
     stage2: { path: stage2Path, sha256: sha256(stage2) },
     production: productionPath,
   };
@@ -144,24 +154,33 @@ export interface Production {
   readonly capture: Uint8Array;
 }
 
-/** The production machine: `smp` CPUs (default 2), started at EL2 with `el2` (default EL1), QEMU's `cpu` (default cortex-a57), with more QEMU arguments `extraArgs`. */
+/**
+ * The production machine: `smp` CPUs (default 2), started at EL2 with `el2`
+ * (default EL1), QEMU's `cpu` (default the machine's), with more QEMU
+ * arguments `extraArgs`; on `machine` (default qemu-virt) with the device tree
+ * `dtb` and the console `console` (default virt's).
+ */
 export interface ProductionMachine {
   readonly smp?: number;
   readonly el2?: boolean;
   readonly cpu?: string;
   readonly extraArgs?: readonly string[];
+  readonly machine?: MachineName;
+  readonly dtb?: string;
+  readonly console?: string;
 }
 
 /**
- * Boots the production guest (Debian's kernel with crashkernel=256M, 1 GiB,
- * on `machine`) and receives the capture its /init sends first.
+ * Boots the production guest (`guest.kernel` with crashkernel=256M, 1 GiB,
+ * on the machine `on` describes) and receives the capture its /init sends first.
  * @throws Error with the console transcript when the guest does not get there.
  */
 export async function bootProduction(guest: Pick<Guest, "kernel" | "production">, timeoutMs: number, on: ProductionMachine = {}): Promise<Production> {
   const machine = new Machine({
-    kernel: guest.kernel.path, initrd: guest.production, append: PRODUCTION_APPEND, memory: "1G", smp: on.smp ?? 2,
+    kernel: guest.kernel.path, initrd: guest.production, append: productionAppend(on.console), memory: "1G", smp: on.smp ?? 2,
     ...(on.el2 === true ? { el2: true } : {}), ...(on.cpu === undefined ? {} : { cpu: on.cpu }),
-    ...(on.extraArgs === undefined ? {} : { extraArgs: on.extraArgs }), timeoutMs,
+    ...(on.extraArgs === undefined ? {} : { extraArgs: on.extraArgs }),
+    ...(on.machine === undefined ? {} : { machine: on.machine }), ...(on.dtb === undefined ? {} : { dtb: on.dtb }), timeoutMs,
   });
   const agent = new Agent(machine);
   try {

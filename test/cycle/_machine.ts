@@ -2,14 +2,15 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { virtMachine } from "../../toolchain/qemu/index.js";
+import { MACHINES, machineArg, type MachineName } from "../../toolchain/qemu/index.js";
 
 /**
- * A QEMU `virt` machine booting a Linux kernel, driven through its one serial
- * console (`-serial stdio`): the host reads the console line by line, each
- * line stamped with the host's monotonic clock when its newline arrived, and
- * writes to the guest's console input. QEMU's PL011 takes input only while its
- * FIFO has room, so what the host writes waits in the pipe, not lost.
+ * A QEMU machine (`virt`, or `xlnx-zcu102` with a board DTB) booting a Linux
+ * kernel, driven through its first serial console (`-serial stdio`): the
+ * host reads the console line by line, each line stamped with the host's
+ * monotonic clock when its newline arrived, and writes to the guest's console
+ * input. QEMU's PL011 and Cadence UART take input only while their FIFO has
+ * room, so what the host writes waits in the pipe, not lost.
  */
 
 /** One console line; `t` is milliseconds since QEMU was started (performance.now, monotonic). */
@@ -25,10 +26,14 @@ export interface BootOptions {
   /** QEMU -m, e.g. "1G". */
   readonly memory: string;
   readonly smp: number;
-  /** Start the CPUs at EL2 (`virt,virtualization=on`; QEMU's PSCI then answers SMC, not HVC). Default EL1. */
+  /** Start the CPUs at EL2 (`virtualization=on`; on virt QEMU's PSCI then answers SMC, not HVC). Default EL1. */
   readonly el2?: boolean;
   /** QEMU's -cpu value; default cortex-a57. */
   readonly cpu?: string;
+  /** The machine (default qemu-virt). */
+  readonly machine?: MachineName;
+  /** The device tree to give QEMU (-dtb), for a machine that makes none. */
+  readonly dtb?: string;
   /** QEMU is killed this many milliseconds after it started. */
   readonly timeoutMs: number;
   /** More QEMU arguments (a TCG plugin: toolchain/qemu/plugin.ts startCounting). */
@@ -66,8 +71,10 @@ export class Machine {
   private readonly wakers = new Set<() => void>();
 
   constructor(o: BootOptions) {
+    const m = MACHINES[o.machine ?? "qemu-virt"];
     this.args = [
-      "-M", virtMachine(o.el2 === true), "-cpu", o.cpu ?? "cortex-a57", "-smp", String(o.smp), "-m", o.memory,
+      "-M", machineArg(m, o.el2 === true), ...((o.cpu ?? m.cpu) === null ? [] : ["-cpu", (o.cpu ?? m.cpu)!]), "-smp", String(o.smp), "-m", o.memory, ...m.extraArgs,
+      ...(o.dtb === undefined ? [] : ["-dtb", o.dtb]),
       "-nodefaults", "-display", "none", "-monitor", "none", "-serial", "stdio", "-nic", "none",
       // A reset (panic=-1, a failed kexec) ends QEMU instead of booting again,
       // unless the test wants the machine back up (kdump-service.test.ts).

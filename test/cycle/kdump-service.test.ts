@@ -6,7 +6,7 @@ import { loadAssets } from "../../scripts/assets.js";
 import { busyboxInitramfs, type CpioEntry } from "../../toolchain/initramfs/index.js";
 import { REPO, purgatory } from "./_bundle.js";
 import { copyOut, makeExt4, names } from "./_disk.js";
-import { GUEST_KERNEL, PRODUCTION_APPEND, buildLoader, programFiles } from "./_guest.js";
+import { GUEST_KERNEL, buildLoader, productionAppend, programFiles } from "./_guest.js";
 import { Machine, Timeline, keepConsole } from "./_machine.js";
 
 // Issue 12 §2 and §3: kdump armed by the target itself. The production
@@ -101,7 +101,7 @@ describe("purgatory kdump on the guest, from a crash to a dump on disk and the m
     const disk = join(work, "dump.img");
     makeExt4(disk, 512, LABEL, treeDir);
     const m = new Machine({
-      kernel: assets.kernel.image.path, initrd: production, append: PRODUCTION_APPEND, memory: "1G", smp: 2, reboot: true, timeoutMs: MACHINE_MS,
+      kernel: assets.kernel.image.path, initrd: production, append: productionAppend(), memory: "1G", smp: 2, reboot: true, timeoutMs: MACHINE_MS,
       extraArgs: ["-drive", `file=${disk},format=raw,if=none,id=dump`, "-device", "virtio-blk-pci,drive=dump"],
     });
     machine = m;

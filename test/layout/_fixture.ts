@@ -33,7 +33,7 @@ export function fixtureInput(dir: string): LayoutInput {
 /** A 4K target with 1 GiB at 0x40000000 and nothing else, with `over` applied. */
 export function target(over: Partial<Target> = {}): Target {
   return {
-    version: 1,
+    version: 2,
     pageSize: 4096,
     memory: [{ start: 0x4000_0000n, end: 0x8000_0000n }],
     reserved: [],
@@ -45,6 +45,9 @@ export function target(over: Partial<Target> = {}): Target {
     kernelData: null,
     commandLine: "",
     dtb: null,
+    console: null,
+    psci: null,
+    cpuEnableMethod: {},
     ...over,
   };
 }

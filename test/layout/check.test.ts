@@ -3,9 +3,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   RULES,
+  checkConsoleWindow,
   checkLoad,
   kernelVerdict,
   loadCaveats,
+  loadWarnings,
   planLayout,
   type CheckFacts,
   type Load,
@@ -131,8 +133,8 @@ describe("checkLoad", () => {
     expect(found[0]!.fix.length).toBeGreaterThan(10);
   });
 
-  it("covers every rule with a crafted case", () => {
-    expect(new Set(CASES.map((c) => c[3]))).toEqual(new Set(Object.keys(RULES)));
+  it("covers every rule with a crafted case (the console's below)", () => {
+    expect(new Set([...CASES.map((c) => c[3]), "console-window"])).toEqual(new Set(Object.keys(RULES)));
   });
 
   it("gives the kernel's errno for the kernel rules and none for the boot rules", () => {
@@ -207,5 +209,45 @@ describe("checkLoad on mutated plans (property)", () => {
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe("checkConsoleWindow", () => {
+  const pl011 = { start: 0x900_0000n, end: 0x900_1000n };
+
+  it("accepts a UART outside RAM and every segment", () => {
+    expect(checkConsoleWindow(pl011, "pl011@0x9000000", REBOOT, REBOOT_FACTS)).toEqual([]);
+  });
+
+  it("refuses registers inside System RAM, naming the range", () => {
+    const [v, more] = checkConsoleWindow({ start: 0x4800_0000n, end: 0x4800_1000n }, "pl011@0x48000000", CRASH, CRASH_FACTS);
+    expect(more).toBeUndefined();
+    expect(v).toMatchObject({ rule: "console-window", errno: "none", severity: "boot-fails" });
+    expect(v!.message).toBe("the purgatory's console pl011@0x48000000 at [0x48000000, 0x48001000) is inside System RAM [0x40000000, 0x80000000): it would write its messages into memory");
+  });
+
+  it("refuses registers inside a segment even where RAM is unknown", () => {
+    const load = withSeg(REBOOT, 0, { mem: 0x900_0000n });
+    const found = checkConsoleWindow(pl011, "pl011@0x9000000", load, {});
+    expect(found.map((v) => [v.rule, v.segment, v.role])).toEqual([["console-window", 0, "dtb"]]);
+    expect(found[0]!.message).toMatch(/inside segment 0 \(dtb\) \[0x9000000, 0x9002000\): it would overwrite it/);
+  });
+});
+
+describe("loadWarnings", () => {
+  const spin = { "/cpus/cpu@0": "spin-table", "/cpus/cpu@1": "spin-table" };
+
+  it("warns that a reboot load on spin-table CPUs meets EBUSY, naming the CPUs and the way out", () => {
+    const [w, more] = loadWarnings(REBOOT, { ...REBOOT_FACTS, cpuEnableMethod: spin });
+    expect(more).toBeUndefined();
+    expect(w).toMatch(/^the target's CPUs \/cpus\/cpu@0, \/cpus\/cpu@1 start with spin-table.*fails with EBUSY \("Can't kexec: CPUs are stuck in the kernel".*nr_cpus=1/);
+  });
+
+  it("is silent for a crash load, PSCI CPUs, one CPU, a kernel booted with nr_cpus=1, and unknown CPUs", () => {
+    expect(loadWarnings(CRASH, { ...CRASH_FACTS, cpuEnableMethod: spin })).toEqual([]);
+    expect(loadWarnings(REBOOT, { ...REBOOT_FACTS, cpuEnableMethod: { "/cpus/cpu@0": "psci", "/cpus/cpu@1": "psci" } })).toEqual([]);
+    expect(loadWarnings(REBOOT, { ...REBOOT_FACTS, cpuEnableMethod: { "/cpus/cpu@0": "spin-table" } })).toEqual([]);
+    expect(loadWarnings(REBOOT, { ...REBOOT_FACTS, cpuEnableMethod: spin, commandLine: "console=ttyS0 nr_cpus=1" })).toEqual([]);
+    expect(loadWarnings(REBOOT, REBOOT_FACTS)).toEqual([]);
   });
 });

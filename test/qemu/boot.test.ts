@@ -8,7 +8,8 @@ import { loadAssets } from "../../scripts/assets.js";
 import { busyboxInitramfs } from "../../toolchain/initramfs/index.js";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { readBundle } from "../../toolchain/bundle/index.js";
-import { ConsoleWatch, bootBundle, dumpVirtDtb, planBoot, virtTarget, type Verdict } from "../../toolchain/qemu/index.js";
+import { encodeStrings, parseFdt, serializeFdt, setProperty } from "../../toolchain/fdt/index.js";
+import { ConsoleWatch, XLNX_ZCU102, bootBundle, dumpDtb, dumpVirtDtb, machineTarget, planBoot, virtTarget, type Verdict } from "../../toolchain/qemu/index.js";
 import type { Target } from "../../toolchain/target/index.js";
 import { AT, writeHandBundle } from "./_bundle.js";
 
@@ -101,6 +102,7 @@ describe("ConsoleWatch decides the outcome from the console", () => {
 const work = mkdtempSync(join(tmpdir(), "qemu-boot-test-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 let target: Target;
+let zcu102: Target;
 let kernel: Uint8Array;
 let initrd: Uint8Array;
 const MARKER = `purgatory-boot-${randomUUID()}`;
@@ -114,7 +116,11 @@ beforeAll(async () => {
     init: "#!/bin/sh\nmount -t proc proc /proc\necho \"$(cat /proc/cmdline) reached init\"\npoweroff -f\n",
   });
   target = virtTarget({ dtb: await dumpVirtDtb({ el2: false, memory: GiB, smp: 2 }), memory: GiB, crashKernel: null });
+  const board = { el2: false, memory: GiB, smp: 4, dtb: assets.genericKernel.zcu102Dtb.path };
+  zcu102 = machineTarget(XLNX_ZCU102, { dtb: await dumpDtb(XLNX_ZCU102, board), memory: GiB, crashKernel: null });
 });
+/** Where the hand bundles go in xlnx-zcu102's RAM, which starts at 0. */
+const AT_ZCU102 = { kernel: 0x0020_0000n, initrd: 0x0800_0000n, dtb: 0x0a00_0000n, purgatory: 0x0a20_0000n };
 
 const written = new Set<string>();
 /** Writes the named bundle once (tests that change files use their own name). */
@@ -137,8 +143,26 @@ function code<A extends unknown[]>(f: (...args: A) => unknown, ...args: A): stri
 
 describe("planBoot checks that the bundle fits the machine QEMU will emulate", async () => {
   it("takes RAM from the target and the CPU count from the DTB, EL1 unless asked", async () => {
-    expect(planBoot(await readBundle(bundle("plain")), {})).toEqual({ el2: false, memory: GiB, smp: 2 });
-    expect(planBoot(await readBundle(bundle("plain")), { memory: 2n * GiB, smp: 1 })).toEqual({ el2: false, memory: 2n * GiB, smp: 1 });
+    expect(planBoot(await readBundle(bundle("plain")), {})).toEqual({ name: "qemu-virt", el2: false, memory: GiB, smp: 2 });
+    expect(planBoot(await readBundle(bundle("plain")), { memory: 2n * GiB, smp: 1 })).toEqual({ name: "qemu-virt", el2: false, memory: 2n * GiB, smp: 1 });
+  });
+
+  it("picks xlnx-zcu102 for a bundle made from its DTB: RAM at 0, four CPUs, PSCI over SMC at EL1 and EL2", async () => {
+    const dir = bundle("zcu102", { target: zcu102, at: AT_ZCU102 });
+    expect(planBoot(await readBundle(dir), {})).toEqual({ name: "xlnx-zcu102", el2: false, memory: GiB, smp: 4 });
+    expect(planBoot(await readBundle(dir), { el2: true, smp: 1 })).toEqual({ name: "xlnx-zcu102", el2: true, memory: GiB, smp: 1 });
+    expect(code(planBoot, await readBundle(dir), { smp: 5 })).toMatch(/^BAD_OPTION: Cannot start QEMU xlnx-zcu102 with 5 CPUs: it holds at most 4/);
+    expect(code(planBoot, await readBundle(dir), { memory: 3n * GiB })).toMatch(/^BAD_OPTION: Cannot give QEMU xlnx-zcu102 3072 MiB: it maps at most 2048 MiB from 0x0/);
+    // A virt bundle's addresses are above a 1 GiB zcu102's RAM, and a zcu102 bundle's below virt's.
+    expect(code(planBoot, await readBundle(bundle("zcu102-high", { target: zcu102 })), {})).toMatch(/^SEGMENT_OUTSIDE_RAM: .*QEMU xlnx-zcu102 will have RAM 0x0-0x40000000/);
+  });
+
+  it("refuses a DTB made for a machine it cannot emulate, naming its compatible", async () => {
+    const other = parseFdt(target.dtb!);
+    const board = { ...target, dtb: serializeFdt(setProperty(other, "/", "compatible", encodeStrings(["acme,board", "acme,soc"]))) };
+    expect(code(planBoot, await readBundle(bundle("acme", { target: board })), {})).toMatch(
+      /^UNSUPPORTED_MACHINE: Cannot pick a QEMU machine: the device tree's root compatible is "acme,board", "acme,soc", which is none of qemu-virt \(linux,dummy-virt\), xlnx-zcu102 \(xlnx,zynqmp-zcu102\)/,
+    );
   });
 
   it("refuses a segment outside QEMU's RAM, naming the segment and the RAM", async () => {

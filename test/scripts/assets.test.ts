@@ -41,6 +41,9 @@ describe("loadAssets", () => {
       assets.kernel.vmlinuz,
       assets.kernel.image,
       ...(assets.kernel.config ? [assets.kernel.config] : []),
+      assets.genericKernel.image,
+      assets.genericKernel.config,
+      assets.genericKernel.zcu102Dtb,
       assets.busybox.binary,
       ...[assets.makedumpfile, assets.kexecTools, assets.nodejs].flatMap((p) => [p.binary, p.interpreter, ...p.libraries]),
     ];
@@ -62,7 +65,7 @@ describe("loadAssets", () => {
     }
     const names = assets.debs.map((d) => d.package);
     expect(names).toEqual([...names].sort());
-    expect(names).toEqual(expect.arrayContaining([assets.kernel.package, "busybox-static", "makedumpfile", "kexec-tools"]));
+    expect(names).toEqual(expect.arrayContaining([assets.kernel.package, assets.genericKernel.package, "busybox-static", "makedumpfile", "kexec-tools"]));
   });
 
   it("has an uncompressed arm64 Image (booting.rst magic) that is the packaged vmlinuz, decompressed if need be", () => {
@@ -73,6 +76,19 @@ describe("loadAssets", () => {
     expect(unpacked.equals(image)).toBe(true);
     expect(assets.kernel.package).toBe(`linux-image-${assets.kernel.release}`);
     expect(readFileSync(assets.kernel.config!.path, "utf8")).toMatch(/^CONFIG_KEXEC=y$/m);
+  });
+
+  it("has the generic kernel of the cloud kernel's upload, an arm64 Image, and the ZCU102 device tree it ships (dtc reads it)", () => {
+    const g = assets.genericKernel;
+    expect(g.package).toBe(`linux-image-${g.release}`);
+    expect(g.release).toBe(assets.kernel.release.replace(/-cloud-arm64$/, "-arm64"));
+    expect(g.version).toBe(assets.kernel.version);
+    expect(readFileSync(g.image.path).subarray(0x38, 0x3c).toString("latin1")).toBe("ARM\x64");
+    // What the xlnx-zcu102 machine needs built in: its UART (with earlycon) and kexec.
+    expect(readFileSync(g.config.path, "utf8")).toMatch(/^CONFIG_SERIAL_XILINX_PS_UART_CONSOLE=y$/m);
+    expect(readFileSync(g.config.path, "utf8")).toMatch(/^CONFIG_KEXEC=y$/m);
+    const dts = execFileSync("dtc", ["-q", "-I", "dtb", "-O", "dts", g.zcu102Dtb.path]).toString();
+    expect(dts).toMatch(/^\tcompatible = "xlnx,zynqmp-zcu102-rev1\.0\\0xlnx,zynqmp-zcu102\\0xlnx,zynqmp";$/m);
   });
 
   it("has a static AArch64 busybox (readelf: no program interpreter)", () => {
@@ -130,6 +146,8 @@ describe("loadAssets", () => {
     expect(failure(fakeCache(noKexec)).message).toMatch(/at kexecTools: not an object/);
     const { sysroot: _s, ...noSysroot } = realJson;
     expect(failure(fakeCache(noSysroot)).message).toMatch(/at sysroot: not a string.*npm run provision/);
+    const { genericKernel: _g, ...noGeneric } = realJson;
+    expect(failure(fakeCache(noGeneric)).message).toMatch(/at genericKernel: not an object/);
     expect(failure(fakeCache("{")).code).toBe("BAD_ASSETS");
     const kernel = { ...(realJson["kernel"] as object), image: { path: "arm64/nope", sha256: "0".repeat(64) } };
     const e = failure(fakeCache({ ...realJson, kernel }));

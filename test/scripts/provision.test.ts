@@ -79,7 +79,7 @@ describe("provision.sh", () => {
   it("replaces pinned versions gone from the archive (the kernel: by what linux-image-cloud-arm64 depends on), says so, and keeps working", async () => {
     const cache = seededCache();
     const gone = pins
-      .replace(/^linux-image-\S+ .*$/m, `linux-image-6.1.0-1-cloud-arm64 6.1.4-1 ${"0".repeat(64)}`)
+      .replace(/^linux-image-\S+-cloud-arm64 .*$/m, `linux-image-6.1.0-1-cloud-arm64 6.1.4-1 ${"0".repeat(64)}`)
       .replace(/^busybox-static \S+/m, "busybox-static 1:1.0-0")
       .replace(/^liblzma5 .*\n/m, "");
     const root = sandbox(gone);
@@ -93,6 +93,10 @@ describe("provision.sh", () => {
     expect(assets.kernel.package).not.toBe("linux-image-6.1.0-1-cloud-arm64");
     const kernelDeb = assets.debs.find((d) => d.package === assets.kernel.package);
     expect(kernelDeb?.pinned).toBe(false);
+    // The generic kernel follows the cloud kernel's upload, unpinned, and says so.
+    expect(assets.genericKernel).toMatchObject({ package: assets.kernel.package.replace(/-cloud-arm64$/, "-arm64"), version: assets.kernel.version });
+    expect(r.stderr).toContain(`${assets.genericKernel.package} ${assets.kernel.version} is not pinned in`);
+    expect(assets.debs.find((d) => d.package === assets.genericKernel.package)?.pinned).toBe(false);
     expect(assets.debs.find((d) => d.package === "busybox-static")?.pinned).toBe(false);
     expect(assets.debs.find((d) => d.package === "libc6")?.pinned).toBe(true);
     // kexec-tools comes through the same resolver as makedumpfile, into its own root.

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { chmodSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -97,6 +98,21 @@ describe("collectTarget", () => {
     const { target, warnings } = collectTarget(fsSource(r));
     expect(target.cpuNotes.map((n) => n.cpu)).toEqual([0]);
     expect(warnings).toEqual([expect.stringMatching(/^cpu1 has no crash_notes/)]);
+  });
+
+  it("takes the console, PSCI and enable-methods from /sys/firmware/fdt, and warns when the console is unknown", () => {
+    const { target } = collectTarget(fsSource(root()));
+    expect(target.console).toEqual({ family: "pl011", compatible: "arm,pl011", path: "/pl011@9000000", base: 0x900_0000n, shift: 0, width: 2 });
+    expect([target.psci, target.cpuEnableMethod]).toEqual(["hvc", { "/cpus/cpu@0": "psci", "/cpus/cpu@1": "psci" }]);
+    const r = root();
+    const dts = readFileSync(join(FIXTURE, "fdt.dts"), "utf8").replace(/\s*stdout-path = [^;]*;/, "");
+    writeFileSync(join(r, "sys/firmware/fdt"), execFileSync("dtc", ["-q", "-I", "dts", "-O", "dtb"], { input: dts }));
+    writeFileSync(join(r, "proc/cmdline"), "root=/dev/vda1 console=hvc0\n");
+    const quiet = collectTarget(fsSource(r));
+    expect(quiet.target.console).toBeNull();
+    expect(quiet.warnings).toEqual([expect.stringMatching(/no \/chosen\/stdout-path, and no console= names a UART this tool can resolve \(console=hvc0\)/)]);
+    rmSync(join(r, "sys/firmware/fdt"));
+    expect(collectTarget(fsSource(r)).target).toMatchObject({ console: null, psci: null, cpuEnableMethod: {} });
   });
 
   it.skipIf(process.getuid?.() === 0)("turns permission denied into NO_ACCESS with the path", () => {

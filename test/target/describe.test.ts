@@ -39,8 +39,12 @@ describe("purgatory describe", () => {
     expect(readFileSync(file, "utf8")).toBe(GOLDEN);
     expect(t.stdout).toMatch(/crash kernel 0x6fc00000-0x7fc00000 \(256 MiB\)/);
     expect(t.stdout).toMatch(/vmcoreinfo {3}text of 6\.1\.0-18-arm64/);
+    expect(t.stdout).toContain("\n  console      pl011 at 0x9000000 (/pl011@9000000, arm,pl011, shift 0, width 2)\n  PSCI         over HVC\n  CPUs         2 psci\n");
     const j = await runCli(command, ["describe", "--root", root, "-o", file, "--json"]);
-    expect(JSON.parse(j.stdout)).toMatchObject({ output: file, cpuNotes: 2, vmcoreinfoText: true, pageSize: 4096, warnings: [] });
+    expect(JSON.parse(j.stdout)).toMatchObject({
+      output: file, cpuNotes: 2, vmcoreinfoText: true, pageSize: 4096, warnings: [],
+      console: { family: "pl011", base: "0x9000000" }, psci: "hvc", cpuEnableMethod: { "/cpus/cpu@0": "psci", "/cpus/cpu@1": "psci" },
+    });
     expect(readdirSync(out).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 

@@ -41,7 +41,18 @@ describe("parseTarget / serializeTarget", () => {
 
   it("reports each bad field with its JSON path and a hint", () => {
     const cases: [(d: any) => void, string, RegExp][] = [
-      [(d) => { d.version = 2; }, "version", /version 2 is not 1/],
+      [(d) => { d.version = 3; }, "version", /version 3 is not 1 or 2/],
+      [(d) => { d.console.family = "sbsa"; }, "console.family", /"sbsa" is not one of pl011, 8250, cadence or null/],
+      [(d) => { d.console.width = 8; }, "console.width", /width 8 is not 1, 2 or 4/],
+      [(d) => { d.console.shift = 7; }, "console.shift", /shift 7 is not 0..4/],
+      [(d) => { d.console.base = 9000000; }, "console.base", /"0x…" hex string/],
+      [(d) => { d.console.path = "pl011"; }, "console.path", /not a node path/],
+      [(d) => { delete d.console.compatible; }, "console.compatible", /missing field/],
+      [(d) => { d.psci = "svc"; }, "psci", /"svc" is not "hvc", "smc" or null/],
+      [(d) => { d.cpuEnableMethod = ["psci"]; }, "cpuEnableMethod", /expected an object/],
+      [(d) => { d.cpuEnableMethod["/cpus/cpu@0"] = 1; }, "cpuEnableMethod./cpus/cpu@0", /expected a string/],
+      [(d) => { d.cpuEnableMethod = { "cpu@0": "psci" }; }, "cpuEnableMethod.cpu@0", /not a node path/],
+      [(d) => { delete d.psci; }, "psci", /missing field/],
       [(d) => { d.pageSize = 8192; }, "pageSize", /8192 is not 4096, 16384 or 65536/],
       [(d) => { d.memory[0].end = 2147483648; }, "memory[0].end", /"0x…" hex string/],
       [(d) => { d.memory[0].end = "0x40000000"; }, "memory[0].end", /not above start/],
@@ -70,6 +81,36 @@ describe("parseTarget / serializeTarget", () => {
     }
     expect(thrown(withEdit((d) => { d.memory[0].end = 1; })).hint).toMatch(/strings like "0x40000000"/);
     expect(thrown(withEdit((d) => { d.memory = []; })).code).toBe("BAD_TARGET");
+  });
+
+  it("keeps the board facts: an unknown console family, an untranslatable base, no PSCI", () => {
+    const t: Target = {
+      ...parseTarget(JSON_TEXT),
+      console: { family: null, compatible: "acme,uart", path: "/i2c/uart@48", base: null, shift: 2, width: 4 },
+      psci: null,
+      cpuEnableMethod: { "/cpus/cpu@0": null, "/cpus/cpu@1": "spin-table" },
+    };
+    const text = serializeTarget(t);
+    expect(JSON.parse(text)).toMatchObject({
+      console: { base: null, compatible: "acme,uart", family: null, path: "/i2c/uart@48", shift: 2, width: 4 },
+      cpuEnableMethod: { "/cpus/cpu@0": null, "/cpus/cpu@1": "spin-table" },
+      psci: null,
+      version: 2,
+    });
+    expect(parseTarget(text)).toEqual(t);
+  });
+
+  it("reads version 1, deriving the board facts from its DTB as describe does, and writes it back as version 2", () => {
+    const v1 = structuredClone(DOC);
+    for (const k of ["console", "psci", "cpuEnableMethod"]) delete v1[k];
+    v1.version = 1;
+    const t = parseTarget(JSON.stringify(v1));
+    expect(serializeTarget(t)).toBe(JSON_TEXT);
+    const bare = parseTarget(JSON.stringify({ ...v1, dtb: null }));
+    expect([bare.console, bare.psci, bare.cpuEnableMethod]).toEqual([null, null, {}]);
+    // Version 1 has no board fields, version 2 needs them.
+    expect(thrown(() => parseTarget(JSON.stringify({ ...v1, psci: "hvc" }))).where).toBe("psci");
+    expect(thrown(() => parseTarget(JSON.stringify({ ...DOC, version: 2, psci: undefined }))).message).toMatch(/missing field "psci"/);
   });
 
   it("reports invalid JSON with its byte offset", () => {

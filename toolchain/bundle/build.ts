@@ -8,10 +8,11 @@ import { parseFdt, serializeFdt, type AddrSize } from "../fdt/index.js";
 import { checkImage, loadKernelImage, type KernelImage } from "../image/index.js";
 import { checkInitrd, withFileSource, type InitrdCheck } from "../initrd/index.js";
 import { checkLoad, planLayout, type Mode, type Plan, type Role } from "../layout/index.js";
-import { DEFAULT_CONSOLE, formatConsole, patch, purgatoryBlob, type Console, type Policy } from "../purgatory/index.js";
+import { formatConsole, patch, purgatoryBlob, type Policy } from "../purgatory/index.js";
 import type { Target } from "../target/index.js";
 import { BOOT_FILE, bootFacts, encodeBootFile } from "./boot.js";
 import { editChosen, type ChosenResult } from "./chosen.js";
+import { checkPolicy, checkUartAddress, chooseUart, forPurgatory, type ConsoleRequest } from "./console.js";
 import { MANIFEST_FORMAT, serializeManifest, type Manifest, type ManifestSegment } from "./manifest.js";
 import { encodeSegmentTable } from "./table.js";
 import type { StagedFile } from "./write.js";
@@ -47,7 +48,8 @@ export interface BundleInputs {
   /** Seed bytes for kaslr-seed/rng-seed, and where they came from. */
   readonly seed: Uint8Array;
   readonly seedSource: "given" | "random";
-  readonly console?: Console;
+  /** The purgatory's UART: the target's (`auto`, the default), none, or one given. */
+  readonly console?: ConsoleRequest;
   readonly onMismatch?: Policy;
   /** Hash with the MMU and D-cache on (default true); off for platforms where an identity map is unwise. */
   readonly mmu?: boolean;
@@ -62,6 +64,8 @@ export interface Bundle {
   readonly manifest: Manifest;
   readonly plan: Plan;
   readonly warnings: readonly string[];
+  /** What the user should know that is not wrong: no purgatory console and why, the reset's conduit. */
+  readonly notes: readonly string[];
 }
 
 /** Each segment's file in a bundle directory. */
@@ -101,8 +105,17 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
       "Boot the target with crashkernel=256M (or more) and describe it again");
   }
   const elf = mode === "crash" ? buildElfcorehdr(target) : null;
+  const request = o.console ?? "auto";
+  const uart = chooseUart(request, target);
+  if (uart.uart !== null) checkUartAddress(uart.uart, target.memory, [], request === "auto" ? "target.console" : "--console");
+  const purgatoryConsole = forPurgatory(uart);
+  checkPolicy(o.onMismatch ?? "spin", target.psci);
+  const notes = purgatoryConsole.note === null ? [] : [purgatoryConsole.note];
   const purg = await purgatoryBlob({
-    ...(o.console !== undefined ? { console: o.console } : {}),
+    console: purgatoryConsole.console,
+    // The target's conduit; a target described without a DTB keeps the
+    // purgatory's by-EL guess (HVC at EL1, SMC at EL2), as QEMU virt answers.
+    psci: target.psci ?? (target.dtb === null ? "auto" : "none"),
     ...(o.onMismatch !== undefined ? { policy: o.onMismatch } : {}),
     mmu: o.mmu ?? true,
     crypto: o.crypto ?? true,
@@ -205,7 +218,8 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
     },
     purgatory: {
       sha256Unpatched: purg.sha256,
-      console: formatConsole(o.console ?? DEFAULT_CONSOLE),
+      console: formatConsole(purgatoryConsole.console),
+      consoleNote: purgatoryConsole.note,
       onMismatch: o.onMismatch ?? "spin",
       mmu: o.mmu ?? true,
       crypto: o.crypto ?? true,
@@ -221,7 +235,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
   // boot.txt lets a loader check that without parsing JSON (boot.ts).
   const boot = mode === "crash" ? bootFacts(target) : null;
   if (boot !== null) files.set(BOOT_FILE, new TextEncoder().encode(encodeBootFile(boot)));
-  return { files, manifest, plan, warnings: [...kernel.warnings, ...initrdNotes] };
+  return { files, manifest, plan, warnings: [...kernel.warnings, ...initrdNotes], notes };
 }
 
 /** The kernel as a bundle needs it: `bytes` is null for a staged one, which must be a raw Image. */
@@ -259,6 +273,7 @@ export function describeBundle(b: Bundle, dir: string): string {
       return `    ${k} = ${text.length > 72 ? `${text.slice(0, 69)}…` : text}`;
     }),
     ...b.warnings.map((w) => `warning: ${w}`),
+    ...b.notes.map((n) => `note: ${n}`),
   ];
   return lines.join("\n");
 }

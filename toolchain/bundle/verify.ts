@@ -3,8 +3,9 @@ import { join } from "node:path";
 import { InputError, hex } from "../bytes/index.js";
 import { checkVmcoreHeader } from "../elf/index.js";
 import { cellsFor, decodeAddrRanges, decodeU64, getProperty, parseFdt } from "../fdt/index.js";
-import { checkLoad, type Role } from "../layout/index.js";
-import { parseHeader, readSlots } from "../purgatory/index.js";
+import { checkConsoleWindow, checkLoad, type Role } from "../layout/index.js";
+import { formatConsole, parseHeader, readSlots } from "../purgatory/index.js";
+import { formatUart, parseConsoleRequest, uartWindow } from "./console.js";
 import type { Manifest } from "./manifest.js";
 import { readBundle } from "./read.js";
 import { decodeSegmentTable } from "./table.js";
@@ -97,6 +98,7 @@ function checkPurgatory(m: Manifest, files: ReadonlyMap<Role, Uint8Array>, add: 
     const slots = readSlots(blob);
     add("purgatory: kernel_entry", slots.kernel_entry === m.kernelEntry, `slot ${hex(slots.kernel_entry)}, manifest ${hex(m.kernelEntry)}`);
     add("purgatory: dtb_addr", slots.dtb_addr === m.dtbAddress, `slot ${hex(slots.dtb_addr)}, manifest ${hex(m.dtbAddress)}`);
+    checkConsole(m, formatConsole({ kind: slots.console_kind, base: slots.console_base, shift: slots.console_shift, width: slots.console_width }), add);
     const want = m.segments.filter((s) => s.role !== "purgatory");
     const same = slots.regions.length === want.length && slots.regions.every((r, i) => {
       const s = want[i]!;
@@ -108,6 +110,24 @@ function checkPurgatory(m: Manifest, files: ReadonlyMap<Role, Uint8Array>, add: 
     if (!(e instanceof InputError)) throw e;
     add("purgatory: slots", false, e.message);
   }
+}
+
+/**
+ * The console the purgatory's slots name agrees with the manifest, and its
+ * registers are neither RAM nor a segment (layout's console-window rule);
+ * without one, the check says once why the purgatory prints nothing.
+ */
+function checkConsole(m: Manifest, slot: string, add: Add): void {
+  const p = (m.purgatory ?? {}) as { console?: unknown; consoleNote?: unknown };
+  const stated = typeof p.console === "string" ? p.console : "(none stated)";
+  if (stated !== slot) return add("purgatory: console", false, `the slots say ${slot}, the manifest ${stated}`);
+  const req = parseConsoleRequest(slot, "purgatory.console");
+  if (req === "none" || req === "auto") {
+    return add("purgatory: console", true, typeof p.consoleNote === "string" ? p.consoleNote : "none: the purgatory prints nothing");
+  }
+  const name = formatUart(req);
+  const found = checkConsoleWindow(uartWindow(req), name, { entry: m.entry, flags: Number(m.flags), segments: m.segments }, m.target);
+  add("purgatory: console", found.length === 0, found.length === 0 ? `${name}, outside RAM and every segment` : found.map((v) => v.message).join("; "));
 }
 
 function checkDtb(m: Manifest, files: ReadonlyMap<Role, Uint8Array>, add: Add): void {

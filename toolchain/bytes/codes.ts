@@ -82,7 +82,7 @@ export const ERROR_CODES = {
   BAD_ABI: "a purgatory ABI version this tool does not know",
   BAD_SLOT: "a purgatory slot holding a value it cannot hold",
   BAD_CONSOLE: "a console this purgatory cannot drive at that address",
-  NO_PSCI: "a reset failure policy with no PSCI conduit to reset through",
+  NO_PSCI: "a reset failure policy with no PSCI conduit to reset through (no /psci node on the target, or psci none)",
   NO_KERNEL_ENTRY: "a purgatory load patch that leaves kernel_entry 0",
   NO_REGIONS: "a purgatory load patch that leaves no region to verify",
   ASM_SYNTAX: "assembly source Keystone cannot take, with its file and line",
@@ -119,6 +119,7 @@ export const ERROR_CODES = {
   DTB_MEMORY_OUTSIDE_RAM: "the bundle's DTB declares memory the emulated machine lacks",
   ENTRY_OUTSIDE_SEGMENTS: "an entry point in no segment",
   PSCI_MISMATCH: "the DTB's PSCI conduit is not the one the emulated machine answers",
+  UNSUPPORTED_MACHINE: "a device tree for a machine QEMU is not set up to emulate here",
   // Provisioning (scripts/)
   NO_ASSETS: "the provisioned arm64 assets are missing: run npm run provision",
   BAD_ASSETS: "a provisioned asset whose digest or description is wrong",

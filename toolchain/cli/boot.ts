@@ -5,9 +5,10 @@ import { bootBundle, parseSize, type BootMachine, type Outcome } from "../qemu/i
 import { UsageError, report, run } from "./_run.js";
 
 /**
- * `purgatory boot BUNDLE` (`--qemu`, the default): emulated kexec. QEMU virt places each
- * segment at its address and starts the CPU at the purgatory, as the
- * kernel's kexec path would; the console decides the outcome.
+ * `purgatory boot BUNDLE` (`--qemu`, the default): emulated kexec. QEMU (virt
+ * or xlnx-zcu102, the machine the bundle's DTB names) places each segment at
+ * its address and starts the CPU at the purgatory, as the kernel's kexec
+ * path would; the console decides the outcome.
  */
 
 interface Args {
@@ -31,14 +32,17 @@ const command: CommandModule<object, Args> = {
     y
       .usage(
         "$0 boot BUNDLE [--qemu] [--el2] [-m SIZE] [--smp N] [--timeout S] [--expect REGEX] [--json]\n\n" +
-          "Starts qemu-system-aarch64 -M virt -cpu cortex-a57 with no firmware, places every segment\n" +
-          "at its address (-device loader,file=…,force-raw=on) and starts CPU 0 at the bundle's entry\n" +
-          "(-device loader,addr=ENTRY,cpu-num=0) with MMU and caches off and the other CPUs off: at\n" +
-          "EL1, or at EL2 with --el2 (virt,virtualization=on). RAM and CPU count come from the bundle\n" +
-          "(its target's RAM, the cpu nodes of its DTB) unless -m/--smp say otherwise. The bundle must\n" +
-          "be a load kexec_load accepts and fit the machine: segments inside RAM 0x40000000.., clear of\n" +
-          "the first MiB (QEMU's own DTB ROM), and its DTB's PSCI method the one QEMU uses at that EL\n" +
-          "(HVC at EL1, SMC at EL2).\n\n" +
+          "Starts qemu-system-aarch64 on the machine the bundle's DTB was made for (its root compatible:\n" +
+          "linux,dummy-virt is -M virt -cpu cortex-a57, xlnx,zynqmp-zcu102 is -M xlnx-zcu102) with no\n" +
+          "firmware, places every segment at its address (-device loader,file=…,force-raw=on) and\n" +
+          "starts CPU 0 at the bundle's entry (-device loader,addr=ENTRY,cpu-num=0) with MMU and caches\n" +
+          "off and the other CPUs off: at EL1, or at EL2 with --el2 (virtualization=on). RAM and CPU\n" +
+          "count come from the bundle (its target's RAM, the cpu nodes of its DTB) unless -m/--smp say\n" +
+          "otherwise. The bundle must be a load kexec_load accepts and fit the machine: segments inside\n" +
+          "its RAM (virt 0x40000000.., clear of the first MiB, QEMU's own DTB ROM; xlnx-zcu102 0..2G),\n" +
+          "and its DTB's PSCI method the one QEMU uses there (virt: HVC at EL1, SMC at EL2;\n" +
+          "xlnx-zcu102: SMC). A bundle without a purgatory console (a Cadence UART) still succeeds on\n" +
+          "the kernel's own output (earlycon).\n\n" +
           "The serial console streams to stdout (stderr with --json; nothing with --quiet). Outcomes:\n" +
           "- success           the kernel prints \"Run /init as init process\" (or a line matches --expect)\n" +
           "- purgatory-failed  the purgatory reports a digest mismatch and halts or resets\n" +
@@ -49,7 +53,7 @@ const command: CommandModule<object, Args> = {
       )
       .positional("bundle", { type: "string", demandOption: true, describe: "The bundle directory (holds manifest.json)" })
       .option("qemu", { type: "boolean", default: true, describe: "Boot in QEMU (the default, and the only way this command boots)" })
-      .option("el2", { type: "boolean", describe: "Start the CPU at EL2 (virt,virtualization=on)" })
+      .option("el2", { type: "boolean", describe: "Start the CPU at EL2 (virtualization=on)" })
       .option("memory", { alias: "m", type: "string", describe: "RAM size with a unit (default: the bundle's target)" })
       .option("smp", { type: "number", describe: "CPU count (default: the cpu nodes in the bundle's DTB)" })
       .option("timeout", { type: "number", default: 60, describe: "Seconds before giving up (TCG boots the Debian cloud kernel to init in ~2 s)" })
@@ -118,7 +122,7 @@ interface Report {
 
 function text(r: Report): string {
   const m = r.machine;
-  const lines = [`boot: ${r.outcome} after ${(r.elapsedMs / 1000).toFixed(1)} s (EL${m.el2 ? 2 : 1}, ${m.smp} CPU${m.smp === 1 ? "" : "s"}, ${m.memory >> 20n} MiB): ${r.reason}`];
+  const lines = [`boot: ${r.outcome} after ${(r.elapsedMs / 1000).toFixed(1)} s (${m.name}, EL${m.el2 ? 2 : 1}, ${m.smp} CPU${m.smp === 1 ? "" : "s"}, ${m.memory >> 20n} MiB): ${r.reason}`];
   if (r.outcome !== "success") lines.push(`QEMU: ${r.qemuArgs.join(" ")}`);
   return lines.join("\n");
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { Argv, CommandModule } from "yargs";
 import { InputError } from "../bytes/index.js";
-import { BundleDir, SEGMENT_FILE, buildBundle, composeCommandLine, describeBundle, type StagedFile } from "../bundle/index.js";
+import { BundleDir, SEGMENT_FILE, buildBundle, composeCommandLine, describeBundle, parseConsoleRequest, type StagedFile } from "../bundle/index.js";
 import { ARM64_IMAGE_HEADER_SIZE, IMAGE_HEAD_SIZE, hasImageMagic } from "../image/index.js";
-import { parseConsole, type Policy } from "../purgatory/index.js";
+import type { Policy } from "../purgatory/index.js";
 import { parseTarget } from "../target/index.js";
 import { readHead, readInput } from "./_files.js";
 import { UsageError, report, run } from "./_run.js";
@@ -46,7 +46,11 @@ const command: CommandModule<object, Args> = {
           "patches the purgatory with each segment's SHA-256, the kernel entry and the DTB address.\n" +
           "DIR gets one file per segment, manifest.json and segments.bin (for C loaders); it is\n" +
           "written atomically. Load it with examples/loader, check it with `purgatory verify DIR`,\n" +
-          "try it with `purgatory boot DIR --qemu`.",
+          "try it with `purgatory boot DIR --qemu`.\n\n" +
+          "The purgatory prints on the target's console UART (--console auto: the one its device tree\n" +
+          "names, docs/target.md) when this purgatory can drive it, and prints nothing otherwise (never\n" +
+          "at a guessed address); the bundle says which. --on-mismatch reset needs PSCI, which the\n" +
+          "target's device tree must list.",
       )
       .option("mode", { choices: ["crash", "reboot"] as const, demandOption: true, describe: "crash: kexec -p (capture kernel); reboot: kexec -l" })
       .option("kernel", { type: "string", demandOption: true, describe: "The kernel to boot, in any arm64 format" })
@@ -57,7 +61,11 @@ const command: CommandModule<object, Args> = {
       .option("command-line", { type: "string", describe: "The whole command line (an empty one deletes bootargs)" })
       .option("reuse-cmdline", { type: "boolean", describe: "Start from the target's command line, without BOOT_IMAGE= (and crashkernel= in crash mode)" })
       .option("seed", { type: "string", describe: "Hex seed for kaslr-seed and rng-seed: the same seed gives a byte-identical bundle (default: random)" })
-      .option("console", { type: "string", describe: "Purgatory console: pl011@ADDR, 8250@ADDR[,shift=2] or none", default: "pl011@0x9000000" })
+      .option("console", {
+        type: "string",
+        default: "auto",
+        describe: "Purgatory console: auto (the target's UART, else none), none, or FAMILY@ADDR[,shift=N][,width=N] with FAMILY pl011, 8250 or cadence",
+      })
       .option("on-mismatch", { choices: ["spin", "reset"] as const, default: "spin" as Policy, describe: "What the purgatory does when a digest does not match" })
       .option("mmu", { type: "boolean", default: true, describe: "Hash with an identity map, MMU and D-cache on (--no-mmu: caches off, slower, for platforms where that is wiser)" })
       .option("crypto", { type: "boolean", default: true, describe: "Hash with the ARMv8 SHA-256 instructions when the CPU has them (--no-crypto: scalar code)" })
@@ -111,7 +119,7 @@ const command: CommandModule<object, Args> = {
           commandLine,
           seed,
           seedSource: argv.seed === undefined ? "random" : "given",
-          console: parseConsole(argv.console ?? "pl011@0x9000000"),
+          console: parseConsoleRequest(argv.console ?? "auto"),
           onMismatch: argv.onMismatch ?? "spin",
           mmu: argv.mmu ?? true,
           crypto: argv.crypto ?? true,
@@ -119,7 +127,7 @@ const command: CommandModule<object, Args> = {
         await out.commit(b.files).catch((e: unknown) => {
           throw writeFailed(e);
         });
-        report(argv, { dir: argv.output, manifest: b.manifest, warnings: b.warnings }, () => describeBundle(b, argv.output));
+        report(argv, { dir: argv.output, manifest: b.manifest, warnings: b.warnings, notes: b.notes }, () => describeBundle(b, argv.output));
       } finally {
         await out.discard();
       }

@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from "yargs";
 import { InputError, hex } from "../bytes/index.js";
 import { captureSource, collectTarget, fsSource, parseCapture, parseVmcoreinfo, serializeTarget } from "../target/index.js";
 import type { PageSize, Range, Target } from "../target/index.js";
+import { describeConsole, describeCpus } from "./_board.js";
 import { readInput, writeAtomically } from "./_files.js";
 import { UsageError, report, run } from "./_run.js";
 
@@ -20,14 +21,15 @@ interface Args {
 
 const command: CommandModule<object, Args> = {
   command: "describe",
-  describe: "Describe the target machine (memory map, crash ranges, CPU notes, vmcoreinfo, page size, command line, DTB) as target.json",
+  describe: "Describe the target machine (memory map, crash ranges, CPU notes, vmcoreinfo, page size, command line, DTB, console, PSCI) as target.json",
   builder: (y) =>
     y
       .usage(
         "$0 describe [--root DIR | --from CAPTURE] [--page-size N] [-o target.json]\n\n" +
           "Reads /proc/iomem, /proc/cmdline, /proc/self/auxv, /proc/kcore (header and notes only),\n" +
           "/sys/kernel/vmcoreinfo, /sys/firmware/fdt and /sys/devices/system/cpu/cpuN/crash_notes{,_size}\n" +
-          "and writes the versioned JSON every later step takes. Run it as root on the arm64 target;\n" +
+          "and writes the versioned JSON every later step takes, with the console UART, the PSCI\n" +
+          "conduit and the CPUs' enable-methods the DTB gives (docs/target.md). Run it as root on the arm64 target;\n" +
           "on a target without Node, run examples/collect-target.sh there and describe --from its output\n" +
           "anywhere. Without -o the description is printed (it is JSON); warnings go to stderr.",
       )
@@ -75,6 +77,9 @@ interface Summary {
   vmcoreinfoText: boolean;
   osRelease: string | null;
   dtbBytes: number | null;
+  console: Target["console"];
+  psci: Target["psci"];
+  cpuEnableMethod: Target["cpuEnableMethod"];
   warnings: readonly string[];
 }
 
@@ -90,6 +95,9 @@ function summary(output: string, t: Target, warnings: readonly string[]): Summar
     vmcoreinfoText: text !== undefined,
     osRelease: text === undefined ? null : parseVmcoreinfo(text).osRelease,
     dtbBytes: t.dtb?.length ?? null,
+    console: t.console,
+    psci: t.psci,
+    cpuEnableMethod: t.cpuEnableMethod,
     warnings,
   };
 }
@@ -105,6 +113,9 @@ function summaryText(s: Summary): string {
     `  vmcoreinfo   ${s.vmcoreinfoText ? `text of ${s.osRelease ?? "an unnamed kernel"}` : "address only, no text"}`,
     `  page size    ${s.pageSize}`,
     `  DTB          ${s.dtbBytes === null ? "none" : `${s.dtbBytes} bytes`}`,
+    `  console      ${describeConsole(s.console)}`,
+    `  PSCI         ${s.psci === null ? "none" : `over ${s.psci.toUpperCase()}`}`,
+    `  CPUs         ${describeCpus(s)}`,
     ...s.warnings.map((w) => `warning: ${w}`),
   ];
   return lines.join("\n");

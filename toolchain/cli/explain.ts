@@ -2,12 +2,15 @@ import { statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { hex, hex64 } from "../bytes/index.js";
+import { formatUart, parseConsoleRequest, uartWindow } from "../bundle/index.js";
 import {
   RULES,
+  checkConsoleWindow,
   checkLoad,
   factsFor,
   kernelVerdict,
   loadCaveats,
+  loadWarnings,
   parseLoadJson,
   KEXEC_ON_CRASH,
   type Caveat,
@@ -47,6 +50,12 @@ export interface Explanation {
   /** What kexec_load would return: the first refusal's errno, or null when it accepts the load. */
   readonly kexecLoad: Errno | null;
   readonly caveats: readonly Caveat[];
+  /** What the target's facts make likely to fail (spin-table CPUs under a reboot load). */
+  readonly warnings: readonly string[];
+  /** A bundle's purgatory console (`pl011@0x9000000`, `none`), or null for a segment list. */
+  readonly console: string | null;
+  /** Why a bundle's purgatory prints nothing, or null. */
+  readonly consoleNote: string | null;
   /** Top-level keys of the file that explain does not use. */
   readonly ignored: readonly string[];
 }
@@ -54,7 +63,8 @@ export interface Explanation {
 /** Reads FILE (a bundle directory's manifest.json, or a JSON segment list) and checks it. */
 export function explainFile(file: string, targetPath: string | undefined): Explanation {
   const manifest = isDirectory(file) ? join(file, "manifest.json") : file;
-  const doc = parseLoadJson(readText(manifest, isDirectory(file) ? "Is this a bundle directory? It has no manifest.json" : undefined));
+  const text = readText(manifest, isDirectory(file) ? "Is this a bundle directory? It has no manifest.json" : undefined);
+  const doc = parseLoadJson(text);
   let target: Target | undefined;
   let source: string | null = null;
   if (targetPath !== undefined) {
@@ -69,6 +79,12 @@ export function explainFile(file: string, targetPath: string | undefined): Expla
   }
   const facts = factsFor(doc, target, source ?? file);
   const violations = checkLoad(doc.load, facts);
+  // A bundle's manifest says which UART its purgatory writes to; its
+  // registers must be neither RAM nor a segment.
+  const purgatory = (JSON.parse(text) as { purgatory?: { console?: unknown; consoleNote?: unknown } }).purgatory;
+  const console = typeof purgatory?.console === "string" ? purgatory.console : null;
+  const req = console === null ? "none" : parseConsoleRequest(console, "purgatory.console");
+  if (req !== "none" && req !== "auto") violations.push(...checkConsoleWindow(uartWindow(req), formatUart(req), doc.load, facts));
   return {
     file: manifest,
     target: source,
@@ -79,6 +95,9 @@ export function explainFile(file: string, targetPath: string | undefined): Expla
     violations,
     kexecLoad: kernelVerdict(violations),
     caveats: loadCaveats(doc.load, facts),
+    warnings: loadWarnings(doc.load, facts),
+    console,
+    consoleNote: typeof purgatory?.consoleNote === "string" ? purgatory.consoleNote : null,
     ignored: doc.ignored,
   };
 }
@@ -113,6 +132,8 @@ export function renderExplanation(e: Explanation): string {
         : `verdict: kexec_load accepts this load, but the boot would fail (${boot} boot rule${boot === 1 ? "" : "s"} broken)`,
     );
   }
+  if (e.consoleNote !== null) lines.push("", `note: ${e.consoleNote}`);
+  for (const w of e.warnings) lines.push("", `warning: ${w}`);
   lines.push("", "caveats (not decidable offline, or not checked):");
   for (const c of e.caveats) lines.push(`  ${c.errno === "none" ? "-" : c.errno}${" ".repeat(Math.max(1, 8 - (c.errno === "none" ? 1 : c.errno.length)))}${c.message}`);
   if (e.ignored.length > 0) lines.push("", `ignored keys: ${e.ignored.join(", ")}`);
@@ -153,7 +174,10 @@ const explain: CommandModule<object, ExplainArgs> = {
           "load but the new kernel cannot boot or firmware memory is overwritten):\n" +
           ruleList +
           "\n\nEPERM (lockdown, kexec_load_disabled) and EBUSY (CPUs stuck) depend on the running system and\n" +
-          "are listed as caveats, never as findings.\n" +
+          "are listed as caveats, never as findings; a reboot load on a target whose CPUs start with\n" +
+          "spin-table is warned about (EBUSY unless its kernel runs with nr_cpus=1). For a bundle, the UART\n" +
+          "its purgatory prints on (manifest purgatory.console) must lie outside RAM and every segment\n" +
+          "(console-window), and when it prints nothing the report says why, once (docs/target.md).\n" +
           "Exit status: 0 no violation, 1 a violation or unreadable input, 2 wrong usage.",
       ) as unknown as Argv<ExplainArgs>,
   handler: (argv) =>

@@ -46,7 +46,7 @@ const command: CommandModule<object, Args> = {
       .option("initrd", { type: "string", describe: "arm: the capture initramfs (purgatory initramfs)" })
       .option("loader", { type: "string", default: "purgatory-loader", describe: "The static loader (scripts/build-loader.sh), a path or a name on PATH" })
       .option("append", { type: "string", default: "nr_cpus=1 reset_devices", describe: "arm: words appended to this boot's command line for the capture kernel" })
-      .option("console", { type: "string", default: "pl011@0x9000000", describe: "arm: the purgatory's console: pl011@ADDR, 8250@ADDR[,shift=2] or none" })
+      .option("console", { type: "string", default: "auto", describe: "arm: the purgatory's console: auto (the UART the target's device tree names), none, or FAMILY@ADDR[,shift=N][,width=N]" })
       .option("json", { type: "boolean", describe: "Print the report as JSON" }) as Argv<Args>,
   handler: (argv) =>
     run(argv, async () => {

@@ -20,8 +20,9 @@ const command: CommandModule<object, Args> = {
         "$0 verify DIR\n\n" +
           "Re-hashes every segment file against manifest.json, re-checks the kernel's\n" +
           "sanity_check_segment_list and the arm64 booting rules against the bundle's target,\n" +
-          "and checks that segments.bin, the purgatory's slots (kernel entry, DTB address, region\n" +
-          "table) and the DTB's /chosen agree with the manifest. Exit 1 names the first failure.",
+          "and checks that segments.bin, the purgatory's slots (kernel entry, DTB address, console,\n" +
+          "region table) and the DTB's /chosen agree with the manifest, and that the purgatory's UART\n" +
+          "lies outside RAM and every segment (or says why it prints nothing). Exit 1 names the first failure.",
       ) as Argv<Args>,
   handler: (argv) =>
     run(argv, async () => {

@@ -2,9 +2,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../bytes/index.js";
-import { BundleDir, SEGMENT_FILE, buildBundle, composeCommandLine, verifyBundle, type Manifest } from "../bundle/index.js";
+import { BundleDir, SEGMENT_FILE, buildBundle, composeCommandLine, parseConsoleRequest, verifyBundle, type Manifest } from "../bundle/index.js";
 import { IMAGE_HEAD_SIZE, loadKernelImage } from "../image/index.js";
-import { parseConsole } from "../purgatory/index.js";
 import { runLoader } from "./_exec.js";
 import { crashLoaded, describeThisBoot, memoryOf } from "./live.js";
 import { ARMED_FORMAT, hashFile, serializeArmed, statePaths, writeAtomic, type Armed } from "./state.js";
@@ -21,7 +20,7 @@ export interface ArmOptions {
   readonly loader: string;
   /** Words appended to the running kernel's command line (without crashkernel= and BOOT_IMAGE=). */
   readonly append: string;
-  /** The purgatory's console (`pl011@ADDR`, `8250@ADDR`, `none`). */
+  /** The purgatory's console: `auto` (the target's, from its device tree), `none` or `FAMILY@ADDR[,shift=N][,width=N]`. */
   readonly console: string;
 }
 
@@ -71,7 +70,7 @@ export async function armKdump(o: ArmOptions): Promise<ArmReport> {
     initrdSha = Buffer.from(initrd.sha256).toString("hex");
     const b = await buildBundle({
       mode: "crash", kernel, initrd, dtb: null, target: now.target, commandLine,
-      seed: new Uint8Array(randomBytes(32)), seedSource: "random", console: parseConsole(o.console),
+      seed: new Uint8Array(randomBytes(32)), seedSource: "random", console: parseConsoleRequest(o.console),
     });
     await out.commit(b.files);
     manifest = b.manifest;

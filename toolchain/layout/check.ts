@@ -30,7 +30,7 @@ import {
 
 /** The target facts the checks read. A missing fact skips its checks (see `loadCaveats`). */
 export type CheckFacts = Partial<
-  Pick<Target, "pageSize" | "memory" | "reserved" | "crashKernel" | "crashKernelLow" | "kernelCode" | "kernelData" | "commandLine">
+  Pick<Target, "pageSize" | "memory" | "reserved" | "crashKernel" | "crashKernelLow" | "kernelCode" | "kernelData" | "commandLine" | "cpuEnableMethod">
 >;
 
 export interface Rule {
@@ -66,6 +66,7 @@ export const RULES: Readonly<Record<RuleId, Rule>> = {
   "dtb-size": BOOT("DTB at most 2 MiB", BOOTING),
   "dtb-2m-crossing": BOOT("DTB inside one 2 MiB block", "booting.rst before Linux 4.2 (one 2 MiB section mapping); kexec_file keeps it"),
   "entry-segment": BOOT("entry inside the loaded bytes of the purgatory segment", "kexec_load enters `entry` with x0 = 0 (arch/arm64/kernel/relocate_kernel.S)"),
+  "console-window": BOOT("the purgatory's UART registers outside RAM and every segment", "the purgatory writes its messages there (docs/target.md)"),
 };
 
 const U64_END = 1n << 64n;
@@ -310,6 +311,53 @@ export function loadCaveats(load: Load, facts: CheckFacts): Caveat[] {
   const kernel = segs.find((s) => s.role === "kernel");
   if (kernel && kernel.textOffset === undefined) out.push({ errno: "none", message: "kernel text_offset unknown: assumed 0 (kernels since 5.8); give textOffset for older ones" });
   return out;
+}
+
+/**
+ * The `console-window` rule: the registers `[window.start, window.end)` of
+ * the UART the purgatory prints on, named `name`, lie outside System RAM and
+ * outside every segment; otherwise its messages land in memory (and a
+ * segment it writes into fails its digest, or the kernel's memory changes
+ * under it). Pure; an empty result when RAM is unknown and no segment is hit.
+ */
+export function checkConsoleWindow(window: Range, name: string, load: Load, facts: CheckFacts): Violation[] {
+  const { errno, severity } = RULES["console-window"];
+  const span = `[${hex(window.start)}, ${hex(window.end)})`;
+  const hits = (a: Range) => window.start < a.end && a.start < window.end;
+  const ram = (facts.memory ?? []).find(hits);
+  const out: Violation[] = [];
+  const fix = "Give the UART's register base from the device tree (--console), or --console none";
+  if (ram !== undefined) {
+    out.push({ rule: "console-window", errno, severity, fix, message: `the purgatory's console ${name} at ${span} is inside System RAM [${hex(ram.start)}, ${hex(ram.end)}): it would write its messages into memory` });
+  }
+  load.segments.forEach((s, i) => {
+    if (hits({ start: s.mem, end: s.mem + s.memsz })) {
+      out.push({
+        rule: "console-window", errno, severity, fix, segment: i, ...(s.role !== undefined ? { role: s.role } : {}),
+        message: `the purgatory's console ${name} at ${span} is inside segment ${i}${s.role ? ` (${s.role})` : ""} [${hex(s.mem)}, ${hex(s.mem + s.memsz)}): it would overwrite it`,
+      });
+    }
+  });
+  return out;
+}
+
+/**
+ * What the target's facts make likely to fail, without being certain offline:
+ * a reboot load on a machine whose CPUs start with spin-table. arm64 cannot
+ * take such CPUs offline (spin-table has no cpu_die), so
+ * arch/arm64/kernel/machine_kexec.c machine_kexec_prepare refuses a reboot
+ * load with EBUSY ("Can't kexec: CPUs are stuck in the kernel") whenever
+ * smp.c cpus_are_stuck_in_kernel finds more than one possible CPU; a crash
+ * load is not refused.
+ */
+export function loadWarnings(load: Load, facts: CheckFacts): string[] {
+  if ((load.flags & KEXEC_ON_CRASH) !== 0 || facts.cpuEnableMethod === undefined) return [];
+  const cpus = Object.entries(facts.cpuEnableMethod);
+  const spin = cpus.filter(([, m]) => m === "spin-table").map(([c]) => c);
+  const oneCpu = /(?:^|\s)nr_cpus=1(?:\s|$)/.test(facts.commandLine ?? "");
+  if (spin.length === 0 || cpus.length < 2 || oneCpu) return [];
+  return [`the target's CPUs ${spin.join(", ")} start with spin-table, which cannot take a CPU offline: kexec_load of a reboot load fails with EBUSY ` +
+    `("Can't kexec: CPUs are stuck in the kernel", machine_kexec_prepare) while the running kernel has more than one possible CPU; boot it with nr_cpus=1, or use a firmware with PSCI`];
 }
 
 /** The errno kexec_load would return: the first rejected finding's, or null when the kernel accepts the load. */

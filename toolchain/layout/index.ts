@@ -6,7 +6,7 @@
  */
 export { planLayout, ELFCOREHDR_ALIGN } from "./place.js";
 export type { LayoutInput } from "./place.js";
-export { checkLoad, kernelVerdict, loadCaveats, RULES } from "./check.js";
+export { checkConsoleWindow, checkLoad, kernelVerdict, loadCaveats, loadWarnings, RULES } from "./check.js";
 export type { CheckFacts, Rule } from "./check.js";
 export { factsFor, parseLoadJson } from "./read.js";
 export type { LoadDocument } from "./read.js";

@@ -93,6 +93,7 @@ export type RuleId =
   | "initrd-window"
   | "dtb-size"
   | "dtb-2m-crossing"
+  | "console-window"
   | "entry-segment";
 
 /** One broken rule, as data. */

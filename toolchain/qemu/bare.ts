@@ -15,7 +15,8 @@ import { join } from "node:path";
  * (0x40000000-0x40100000); images must not overlap it.
  * The console (virt: the PL011 at 0x09000000) is read from QEMU's stdout.
  * Other machines work too (raspi3b: its mini UART, an 8250-like UART with
- * 32-bit registers at stride 4, is `uart: 1`).
+ * 32-bit registers at stride 4, is `uart: 1`; xlnx-zcu102, RAM at 0, no DTB
+ * ROM, its CPU type fixed: `cpu: null`).
  */
 
 export interface Image {
@@ -26,8 +27,8 @@ export interface Image {
 export interface BareMetalRun {
   /** `virt` or `virt,virtualization=on`, or any other -M value. */
   readonly machine: string;
-  /** Default `cortex-a57`. */
-  readonly cpu?: string;
+  /** Default `cortex-a57`; null leaves -cpu out, for machines that fix their CPU type. */
+  readonly cpu?: string | null;
   /** Default `512M`. */
   readonly memory?: string;
   readonly images: readonly Image[];
@@ -72,7 +73,7 @@ export async function runBareMetal(run: BareMetalRun): Promise<BareMetalResult> 
   try {
     const args = [
       "-M", run.machine,
-      "-cpu", run.cpu ?? "cortex-a57",
+      ...(run.cpu === null ? [] : ["-cpu", run.cpu ?? "cortex-a57"]),
       "-m", run.memory ?? "512M",
       "-nodefaults", "-display", "none", "-monitor", "none",
       ...Array.from({ length: run.uart ?? 0 }, () => ["-serial", "null"]).flat(),

@@ -4,16 +4,18 @@ import type { BundleOnDisk } from "../bundle/index.js";
 import { crashNotes } from "../target/index.js";
 import { checkLoad } from "../layout/index.js";
 import { runBareMetal, type BareMetalResult } from "./bare.js";
-import { VIRT_CPU, VIRT_DTB_ROM, VIRT_MAX_CPUS, VIRT_RAM_BASE, dtbMachine, psciMethodFor, qemuMemoryArg, qemuMissing, virtMachine } from "./virt.js";
+import { MACHINES, dtbMachine, machineArg, machineOf, qemuMemoryArg, qemuMissing, type MachineName } from "./machine.js";
 
 /**
- * Emulated kexec: QEMU `virt` places every segment of a bundle at its
- * address (`-device loader,file=…,force-raw=on`, no copy) and starts CPU 0 at
- * the bundle's entry (`-device loader,addr=…,cpu-num=0`), with the MMU and
- * caches off and the other CPUs powered off, at EL1 (`virt`) or EL2
- * (`virt,virtualization=on`): the state the kernel's kexec path hands to the
- * purgatory (docs/kexec-contract.md §2). Segment bytes from bufsz to
- * memsz are zero, as the kernel leaves them, since QEMU's RAM starts zeroed.
+ * Emulated kexec: QEMU places every segment of a bundle at its address
+ * (`-device loader,file=…,force-raw=on`, no copy) and starts CPU 0 at the
+ * bundle's entry (`-device loader,addr=…,cpu-num=0`), with the MMU and caches
+ * off and the other CPUs powered off, at EL1, or at EL2 with
+ * `virtualization=on`: the state the kernel's kexec path hands to the
+ * purgatory (docs/kexec-contract.md §2). Segment bytes from bufsz to memsz
+ * are zero, as the kernel leaves them, since QEMU's RAM starts zeroed. The
+ * machine (machine.ts: qemu-virt or xlnx-zcu102) is the one the bundle's
+ * device tree was made for, by its root compatible.
  *
  * The outcome is read from the serial console, line by line (see `ConsoleWatch`).
  */
@@ -42,6 +44,7 @@ export interface BootOptions {
 }
 
 export interface BootMachine {
+  readonly name: MachineName;
   readonly el2: boolean;
   readonly memory: bigint;
   readonly smp: number;
@@ -49,12 +52,12 @@ export interface BootMachine {
 
 /**
  * Checks that the bundle fits the machine QEMU will emulate, and picks the
- * machine: a load kexec_load accepts (layout's `checkLoad` against the
- * bundle's target), every segment inside RAM [0x40000000, +memory) and clear
- * of QEMU's DTB ROM, the entry inside a segment, the DTB's RAM inside QEMU's, the
- * DTB's PSCI conduit the one QEMU uses at that EL.
- * @throws InputError `DIGEST_MISMATCH`, `KEXEC_LOAD_REFUSED`, `PSCI_MISMATCH`, `BAD_OPTION`, `BAD_OPTION`,
- *   `SEGMENT_OUTSIDE_RAM`, `SEGMENT_ON_QEMU_DTB`, `ENTRY_OUTSIDE_SEGMENTS`, `DTB_MEMORY_OUTSIDE_RAM`.
+ * machine: the one its DTB names, a load kexec_load accepts (layout's
+ * `checkLoad` against the bundle's target), every segment inside the
+ * machine's RAM and clear of QEMU's DTB ROM, the entry inside a segment, the
+ * DTB's RAM inside QEMU's, the DTB's PSCI conduit the one QEMU uses at that EL.
+ * @throws InputError `DIGEST_MISMATCH`, `KEXEC_LOAD_REFUSED`, `UNSUPPORTED_MACHINE`, `PSCI_MISMATCH`, `BAD_OPTION`,
+ *   `TARGET_MISMATCH`, `SEGMENT_OUTSIDE_RAM`, `SEGMENT_ON_QEMU_DTB`, `ENTRY_OUTSIDE_SEGMENTS`, `DTB_MEMORY_OUTSIDE_RAM`.
  */
 export function planBoot(b: BundleOnDisk, o: Omit<BootOptions, "timeoutMs" | "expect" | "qemu">): BootMachine {
   const m = b.manifest;
@@ -81,36 +84,47 @@ export function planBoot(b: BundleOnDisk, o: Omit<BootOptions, "timeoutMs" | "ex
   }
   const el2 = o.el2 === true;
   const dt = dtbMachine(dtb);
-  const want = psciMethodFor(el2);
+  const machine = machineOf(dt, "dtb.bin /compatible");
+  const { name, qemuName } = machine;
+  const want = el2 ? machine.psci.el2 : machine.psci.el1;
   if (dt.psciMethod !== null && dt.psciMethod !== want) {
+    const other = el2 ? machine.psci.el1 : machine.psci.el2;
     throw new InputError("PSCI_MISMATCH",
-      `Cannot boot at EL${el2 ? 2 : 1}: the bundle's DTB says /psci method "${dt.psciMethod}", but QEMU virt ${el2 ? "with" : "without"} virtualization=on answers PSCI on ${want.toUpperCase()}`,
+      `Cannot boot at EL${el2 ? 2 : 1}: the bundle's DTB says /psci method "${dt.psciMethod}", but QEMU ${qemuName} ${el2 ? "with" : "without"} virtualization=on answers PSCI on ${want.toUpperCase()}`,
       "/psci/method",
-      el2 ? "Boot without --el2, or rebuild from a target made with `purgatory target qemu-virt --el2`"
-        : "Boot with --el2, or rebuild from a target made with `purgatory target qemu-virt` without --el2");
+      other === dt.psciMethod
+        ? (el2 ? `Boot without --el2, or rebuild from a target made with \`purgatory target ${name} --el2\``
+          : `Boot with --el2, or rebuild from a target made with \`purgatory target ${name}\` without --el2`)
+        : `Rebuild from a target whose DTB says method = "${want}" (\`purgatory target ${name}\`)`);
   }
   const top = m.target.memory.reduce((end, r) => (r.end > end ? r.end : end), 0n);
-  const memory = o.memory ?? top - VIRT_RAM_BASE;
+  const memory = o.memory ?? top - machine.ramBase;
   if (memory <= 0n) {
-    throw new InputError("TARGET_MISMATCH", `Cannot size QEMU's RAM: the target's RAM ends at ${hex(top)}, at or below virt's RAM base ${hex(VIRT_RAM_BASE)}`, "target.memory",
-      "The bundle was built for another machine's memory map; rebuild it for a qemu-virt target");
+    throw new InputError("TARGET_MISMATCH", `Cannot size QEMU's RAM: the target's RAM ends at ${hex(top)}, at or below ${name}'s RAM base ${hex(machine.ramBase)}`, "target.memory",
+      `The bundle was built for another machine's memory map; rebuild it for a ${name} target`);
   }
   qemuMemoryArg(memory);
-  const smp = o.smp ?? Math.max(dt.cpus, 1);
-  if (smp > VIRT_MAX_CPUS) {
-    throw new InputError("BAD_OPTION", `Cannot start QEMU virt with ${smp} CPUs: it holds at most ${VIRT_MAX_CPUS} with its GICv2`, o.smp === undefined ? "/cpus" : "--smp", `Give --smp 1..${VIRT_MAX_CPUS}`);
+  if (machine.maxMemory !== null && memory > machine.maxMemory) {
+    throw new InputError(o.memory === undefined ? "TARGET_MISMATCH" : "BAD_OPTION",
+      `Cannot give QEMU ${qemuName} ${memory >> 20n} MiB: it maps at most ${machine.maxMemory >> 20n} MiB from ${hex(machine.ramBase)}`,
+      o.memory === undefined ? "target.memory" : "-m", `Rebuild for a ${name} target with at most ${machine.maxMemory >> 20n} MiB`);
   }
-  const ram = { start: VIRT_RAM_BASE, end: VIRT_RAM_BASE + memory };
+  const smp = o.smp ?? Math.max(dt.cpus, 1);
+  if (smp > machine.maxCpus) {
+    throw new InputError("BAD_OPTION", `Cannot start QEMU ${qemuName} with ${smp} CPUs: it holds at most ${machine.maxCpus}`, o.smp === undefined ? "/cpus" : "--smp", `Give --smp 1..${machine.maxCpus}`);
+  }
+  const ram = { start: machine.ramBase, end: machine.ramBase + memory };
+  const rom = machine.dtbRom;
   m.segments.forEach((s, i) => {
     const end = s.mem + s.memsz;
     const what = `segment ${s.role} ${hex(s.mem)}-${hex(end)}`;
     if (s.mem < ram.start || end > ram.end) {
-      throw new InputError("SEGMENT_OUTSIDE_RAM", `Cannot place ${what}: QEMU virt will have RAM ${hex(ram.start)}-${hex(ram.end)}`, `segments[${i}].mem`,
-        s.mem >= ram.start ? `Give -m ${(end - ram.start + 0xf_ffffn) >> 20n}M or more, or rebuild for this machine's RAM` : "Rebuild the bundle for a qemu-virt target (RAM at 0x40000000)");
+      throw new InputError("SEGMENT_OUTSIDE_RAM", `Cannot place ${what}: QEMU ${qemuName} will have RAM ${hex(ram.start)}-${hex(ram.end)}`, `segments[${i}].mem`,
+        s.mem >= ram.start ? `Give -m ${(end - ram.start + 0xf_ffffn) >> 20n}M or more, or rebuild for this machine's RAM` : `Rebuild the bundle for a ${name} target (RAM at ${hex(ram.start)})`);
     }
-    if (s.mem < VIRT_DTB_ROM.end && end > VIRT_DTB_ROM.start) {
-      throw new InputError("SEGMENT_ON_QEMU_DTB", `Cannot place ${what}: QEMU keeps its own DTB as a ROM at ${hex(VIRT_DTB_ROM.start)}-${hex(VIRT_DTB_ROM.end)} and refuses overlapping images`,
-        `segments[${i}].mem`, "Rebuild from a `purgatory target qemu-virt` target, which reserves that MiB");
+    if (rom !== null && s.mem < rom.end && end > rom.start) {
+      throw new InputError("SEGMENT_ON_QEMU_DTB", `Cannot place ${what}: QEMU keeps its own DTB as a ROM at ${hex(rom.start)}-${hex(rom.end)} and refuses overlapping images`,
+        `segments[${i}].mem`, `Rebuild from a \`purgatory target ${name}\` target, which reserves that MiB`);
     }
   });
   if (!m.segments.some((s) => m.entry >= s.mem && m.entry < s.mem + s.bufsz)) {
@@ -119,11 +133,11 @@ export function planBoot(b: BundleOnDisk, o: Omit<BootOptions, "timeoutMs" | "ex
   for (const r of dt.memory) {
     if (r.address < ram.start || r.address + r.size > ram.end) {
       throw new InputError("DTB_MEMORY_OUTSIDE_RAM",
-        `Cannot boot: the bundle's DTB gives the kernel RAM ${hex(r.address)}-${hex(r.address + r.size)}, but QEMU virt will have ${hex(ram.start)}-${hex(ram.end)}`,
+        `Cannot boot: the bundle's DTB gives the kernel RAM ${hex(r.address)}-${hex(r.address + r.size)}, but QEMU ${qemuName} will have ${hex(ram.start)}-${hex(ram.end)}`,
         "/memory/reg", `Give -m ${(r.address + r.size - ram.start) >> 20n}M or more (or omit -m)`);
     }
   }
-  return { el2, memory, smp };
+  return { name, el2, memory, smp };
 }
 
 export type Outcome = "success" | "purgatory-failed" | "kernel-panic" | "qemu-exited" | "timeout";
@@ -245,9 +259,10 @@ export async function bootBundle(b: BundleOnDisk, o: BootOptions, onConsole?: (t
   let seen = 0;
   let r: BareMetalResult;
   try {
+    const facts = MACHINES[machine.name];
     r = await runBareMetal({
-      machine: virtMachine(machine.el2),
-      cpu: o.cpu ?? VIRT_CPU,
+      machine: machineArg(facts, machine.el2),
+      cpu: o.cpu ?? facts.cpu,
       memory: qemuMemoryArg(machine.memory),
       // A crash bundle boots where a kernel just died: plant the notes it
       // leaves (CPU prstatus, vmcoreinfo) at the addresses the elfcorehdr names,
@@ -256,7 +271,7 @@ export async function bootBundle(b: BundleOnDisk, o: BootOptions, onConsole?: (t
       files: b.manifest.segments.filter((s) => s.bufsz > 0n).map((s) => ({ addr: s.mem, path: join(b.dir, s.file) })),
       entry: b.manifest.entry,
       timeoutMs: o.timeoutMs,
-      extraArgs: ["-smp", String(machine.smp)],
+      extraArgs: ["-smp", String(machine.smp), ...facts.extraArgs],
       ...(o.qemu === undefined ? {} : { qemu: o.qemu }),
       until: (console) => {
         const fresh = console.slice(seen);

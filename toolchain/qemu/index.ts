@@ -1,4 +1,4 @@
-/** Running code on QEMU: bare-metal runs on an emulated arm64 `virt` machine. */
+/** Running code on QEMU: bare-metal runs, emulated kexec, and the machines they run on (virt, xlnx-zcu102). */
 export { describeRun, runBareMetal } from "./bare.js";
 export type { BareMetalResult, BareMetalRun, Image } from "./bare.js";
 export { runCounted, startCounting } from "./plugin.js";
@@ -6,7 +6,7 @@ export type { Counting, Counts } from "./plugin.js";
 export { ConsoleWatch, bootBundle, planBoot } from "./boot.js";
 export type { BootMachine, BootOptions, BootResult, Outcome, Verdict } from "./boot.js";
 export {
-  VIRT_COMMAND_LINE, VIRT_CPU, VIRT_DTB_ROM, VIRT_MAX_CPUS, VIRT_RAM_BASE, dtbMachine, dumpVirtDtb, parseCrashKernel, parseSize,
-  psciMethodFor, qemuMemoryArg, qemuVersion, virtArgs, virtMachine, virtTarget,
-} from "./virt.js";
-export type { DtbMachine, PsciMethod, VirtOptions, VirtTargetOptions } from "./virt.js";
+  MACHINES, MACHINE_NAMES, QEMU_VIRT, VIRT_DTB_ROM, XLNX_ZCU102, dtbMachine, dumpDtb, dumpVirtDtb, machineArg, machineArgs, machineOf,
+  machineTarget, parseCrashKernel, parseSize, qemuMemoryArg, qemuVersion, virtArgs, virtTarget,
+} from "./machine.js";
+export type { DtbMachine, MachineName, MachineOptions, MachineTargetOptions, QemuMachine } from "./machine.js";

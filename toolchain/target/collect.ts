@@ -1,4 +1,5 @@
 import { InputError, hex, isInputError } from "../bytes/index.js";
+import { boardFacts } from "./board.js";
 import { memoryMapFromIomem, parseIomem } from "./iomem.js";
 import { validateTarget } from "./json.js";
 import { KCORE, readKcoreVmcoreinfo } from "./kcore.js";
@@ -20,6 +21,7 @@ import { parseVmcoreinfo } from "./vmcoreinfo.js";
  * | command line | `/proc/cmdline` | one line |
  * | base device tree | `/sys/firmware/fdt` | raw FDT |
  * | boot id | `/proc/sys/kernel/random/boot_id` | a UUID and a newline (Linux `drivers/char/random.c`) |
+ * | console, PSCI conduit, CPU enable-methods | the device tree (and `console=`) | see board.ts |
  */
 
 export interface CollectOptions {
@@ -91,14 +93,19 @@ export function collectTarget(src: CaptureSource, opts: CollectOptions = {}): Co
   const bootIdFile = src.read("proc/sys/kernel/random/boot_id");
   // (No warning without it: only `kdump arm` needs it, and says so.)
   const bootId = bootIdFile === null ? undefined : sysfs(bootIdFile, /^([0-9a-f-]{36})\n?$/, "proc/sys/kernel/random/boot_id", "a UUID", (m) => m[1] as string);
+  const board = fdt === null ? { console: null, psci: null, cpuEnableMethod: {}, notes: [] } : boardFacts(fdt, commandLine);
+  warnings.push(...board.notes);
   const target: Target = {
-    version: 1,
+    version: 2,
     pageSize,
     ...iomem,
     cpuNotes,
     vmcoreinfo,
     commandLine,
     dtb: fdt,
+    console: board.console,
+    psci: board.psci,
+    cpuEnableMethod: board.cpuEnableMethod,
     ...(bootId === undefined ? {} : { bootId }),
   };
   if (target.crashKernel === null) warnings.push("no \"Crash kernel\" range in /proc/iomem: boot the target with crashkernel= for kdump");

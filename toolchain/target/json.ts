@@ -1,6 +1,7 @@
 import { InputError, hex } from "../bytes/index.js";
+import { boardFacts } from "./board.js";
 import { normalize } from "./ranges.js";
-import type { CpuNote, PageSize, Range, Target, VmcoreInfo } from "./types.js";
+import { UART_FAMILIES, type CpuNote, type PageSize, type PsciConduit, type Range, type Target, type TargetConsole, type UartFamily, type VmcoreInfo } from "./types.js";
 import { parseVmcoreinfo } from "./vmcoreinfo.js";
 
 /**
@@ -8,10 +9,15 @@ import { parseVmcoreinfo } from "./vmcoreinfo.js";
  * `"0x…"` strings (JSON numbers lose precision above 2^53), ranges are
  * half-open `{start, end}`, the base DTB is base64. Keys are written sorted,
  * so the same machine gives the same bytes.
+ *
+ * Version 2 added `console`, `psci` and `cpuEnableMethod` (docs/target.md).
+ * A version 1 file is still read: those three are derived from its DTB and
+ * command line exactly as `purgatory describe` derives them (null and empty
+ * without a DTB), and it is written back as version 2.
  */
 
 const PAGE_SIZES: readonly PageSize[] = [4096, 16384, 65536];
-const KEYS = [
+const KEYS_V1 = [
   "commandLine", "cpuNotes", "crashKernel", "crashKernelLow", "dtb", "kernelCode",
   "kernelData", "memory", "pageSize", "reserved", "version", "vmcoreinfo",
 ] as const;
@@ -19,6 +25,10 @@ const KEYS = [
 const OPTIONAL_KEYS = ["bootId"] as const;
 /** `/proc/sys/kernel/random/boot_id`: a UUID in lower-case hex (Linux drivers/char/random.c, proc_do_uuid). */
 export const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const KEYS = [...KEYS_V1, "console", "cpuEnableMethod", "psci"] as const;
+const CONSOLE_KEYS = ["base", "compatible", "family", "path", "shift", "width"] as const;
+/** The largest register shift a UART uses (stride 16); anything above is a typo. */
+const MAX_SHIFT = 4;
 const FDT_MAGIC = 0xd00dfeed;
 
 /** Serializes a target as JSON text (sorted keys, two-space indent, trailing newline). */
@@ -29,8 +39,11 @@ export function serializeTarget(t: Target): string {
     : t.vmcoreinfo.text === undefined
       ? { address: hex(t.vmcoreinfo.address), size: hex(t.vmcoreinfo.size) }
       : { address: hex(t.vmcoreinfo.address), size: hex(t.vmcoreinfo.size), text: t.vmcoreinfo.text };
+  const c = t.console;
   const doc = {
     commandLine: t.commandLine,
+    console: c === null ? null : { base: c.base === null ? null : hex(c.base), compatible: c.compatible, family: c.family, path: c.path, shift: c.shift, width: c.width },
+    cpuEnableMethod: Object.fromEntries(Object.entries(t.cpuEnableMethod).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     cpuNotes: t.cpuNotes.map((n) => ({ address: hex(n.address), cpu: n.cpu, size: hex(n.size) })),
     crashKernel: range(t.crashKernel),
     crashKernelLow: range(t.crashKernelLow),
@@ -39,6 +52,7 @@ export function serializeTarget(t: Target): string {
     kernelData: range(t.kernelData),
     memory: t.memory.map(range),
     pageSize: t.pageSize,
+    psci: t.psci,
     reserved: t.reserved.map(range),
     version: t.version,
     vmcoreinfo,
@@ -65,13 +79,20 @@ export function parseTarget(text: string): Target {
       "target.json must be JSON as written by `purgatory describe`.",
     );
   }
-  const o = object(doc, "", KEYS, OPTIONAL_KEYS);
-  if (o.version !== 1) {
-    bad("version", `version ${JSON.stringify(o.version)} is not 1`, "This purgatory reads version 1; re-run `purgatory describe` with it, or upgrade.");
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) bad("", `expected an object, found ${typeName(doc)}`);
+  const version = (doc as Record<string, unknown>).version;
+  if (version !== 1 && version !== 2) {
+    bad("version", `version ${JSON.stringify(version)} is not 1 or 2`, "This purgatory reads versions 1 and 2; re-run `purgatory describe` with it, or upgrade.");
   }
+  const o = object(doc, "", version === 1 ? KEYS_V1 : KEYS, OPTIONAL_KEYS) as Record<(typeof KEYS)[number], unknown> & Partial<Record<(typeof OPTIONAL_KEYS)[number], unknown>>;
   const vmcoreinfo = o.vmcoreinfo === null ? null : vmcoreInfo(o.vmcoreinfo, "vmcoreinfo");
+  const commandLine = string(o.commandLine, "commandLine");
+  const dtb = o.dtb === null ? null : base64(o.dtb, "dtb");
+  const board = version === 2
+    ? { console: o.console === null ? null : targetConsole(o.console, "console"), psci: psci(o.psci, "psci"), cpuEnableMethod: enableMethods(o.cpuEnableMethod, "cpuEnableMethod") }
+    : dtb === null ? { console: null, psci: null, cpuEnableMethod: {} } : boardFacts(dtb, commandLine);
   const target: Target = {
-    version: 1,
+    version: 2,
     pageSize: pageSize(o.pageSize, "pageSize"),
     memory: array(o.memory, "memory").map((r, i) => range(r, `memory[${i}]`)),
     reserved: array(o.reserved, "reserved").map((r, i) => range(r, `reserved[${i}]`)),
@@ -81,8 +102,11 @@ export function parseTarget(text: string): Target {
     vmcoreinfo,
     kernelCode: o.kernelCode === null ? null : range(o.kernelCode, "kernelCode"),
     kernelData: o.kernelData === null ? null : range(o.kernelData, "kernelData"),
-    commandLine: string(o.commandLine, "commandLine"),
-    dtb: o.dtb === null ? null : base64(o.dtb, "dtb"),
+    commandLine,
+    dtb,
+    console: board.console,
+    psci: board.psci,
+    cpuEnableMethod: board.cpuEnableMethod,
     ...(o.bootId === undefined ? {} : { bootId: string(o.bootId, "bootId") }),
   };
   validateTarget(target);
@@ -141,6 +165,12 @@ export function validateTarget(t: Target): void {
   if (t.bootId !== undefined && !BOOT_ID.test(t.bootId)) {
     bad("bootId", `boot id ${JSON.stringify(t.bootId)} is not a lower-case UUID`, "Copy /proc/sys/kernel/random/boot_id unchanged, without its newline.");
   }
+  if (t.console !== null) validateConsole(t.console, "console");
+  if (t.psci !== null && t.psci !== "hvc" && t.psci !== "smc") bad("psci", `psci ${JSON.stringify(t.psci)} is not "hvc", "smc" or null`, "The /psci method of the device tree; null when it has none.");
+  for (const [cpu, m] of Object.entries(t.cpuEnableMethod)) {
+    if (!cpu.startsWith("/")) bad(`cpuEnableMethod.${cpu}`, `"${cpu}" is not a node path`, "Key each CPU by its node path, e.g. /cpus/cpu@0.");
+    if (m !== null && (typeof m !== "string" || m === "")) bad(`cpuEnableMethod.${cpu}`, `enable-method ${JSON.stringify(m)} is not a non-empty string or null`);
+  }
   if (t.commandLine.includes("\0")) bad("commandLine", "the command line contains a NUL byte", "/proc/cmdline is one line of text.");
   if (t.dtb !== null && (t.dtb.length < 4 || new DataView(t.dtb.buffer, t.dtb.byteOffset, t.dtb.byteLength).getUint32(0, false) !== FDT_MAGIC)) {
     bad("dtb", "the base DTB does not start with the FDT magic d0 0d fe ed", "Give the raw /sys/firmware/fdt, base64-encoded.");
@@ -148,6 +178,15 @@ export function validateTarget(t: Target): void {
 }
 
 const U64_END = 1n << 64n;
+
+function validateConsole(c: TargetConsole, path: string): void {
+  if (c.family !== null && !UART_FAMILIES.includes(c.family)) bad(`${path}.family`, `family ${JSON.stringify(c.family)} is not one of ${UART_FAMILIES.join(", ")} or null`);
+  if (typeof c.compatible !== "string" || c.compatible === "") bad(`${path}.compatible`, "the compatible is empty", "Copy the UART node's compatible string.");
+  if (!c.path.startsWith("/")) bad(`${path}.path`, `"${c.path}" is not a node path`, "The UART's node, e.g. /pl011@9000000.");
+  if (c.base !== null && (c.base < 0n || c.base >= U64_END)) bad(`${path}.base`, "the base is not a u64");
+  if (!Number.isInteger(c.shift) || c.shift < 0 || c.shift > MAX_SHIFT) bad(`${path}.shift`, `shift ${String(c.shift)} is not 0..${MAX_SHIFT}`, "The register stride is 1 << shift bytes (reg-shift).");
+  if (c.width !== 1 && c.width !== 2 && c.width !== 4) bad(`${path}.width`, `width ${String(c.width)} is not 1, 2 or 4`, "Bytes per register access (reg-io-width).");
+}
 
 function bad(path: string, what: string, hint?: string): never {
   throw new InputError("BAD_TARGET", `Cannot use target description: ${what}`, path, hint);
@@ -229,6 +268,39 @@ function vmcoreInfo(v: unknown, path: string): VmcoreInfo {
   }
   const o = object(v, path, ["address", "size"] as const);
   return { address: u64(o.address, `${path}.address`), size: u64(o.size, `${path}.size`) };
+}
+
+function targetConsole(v: unknown, path: string): TargetConsole {
+  const o = object(v, path, CONSOLE_KEYS);
+  const family = o.family === null ? null : string(o.family, `${path}.family`);
+  if (family !== null && !(UART_FAMILIES as readonly string[]).includes(family)) {
+    bad(`${path}.family`, `family ${JSON.stringify(family)} is not one of ${UART_FAMILIES.join(", ")} or null`);
+  }
+  const int = (x: unknown, at: string): number => {
+    if (typeof x !== "number" || !Number.isInteger(x)) bad(at, `expected an integer, found ${typeName(x)}`);
+    return x;
+  };
+  return {
+    family: family as UartFamily | null,
+    compatible: string(o.compatible, `${path}.compatible`),
+    path: string(o.path, `${path}.path`),
+    base: o.base === null ? null : u64(o.base, `${path}.base`),
+    shift: int(o.shift, `${path}.shift`),
+    width: int(o.width, `${path}.width`) as TargetConsole["width"],
+  };
+}
+
+function psci(v: unknown, path: string): PsciConduit | null {
+  if (v === null) return null;
+  if (v !== "hvc" && v !== "smc") bad(path, `psci ${typeName(v)} is not "hvc", "smc" or null`, "The /psci method of the device tree; null when it has none.");
+  return v;
+}
+
+function enableMethods(v: unknown, path: string): Record<string, string | null> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) bad(path, `expected an object, found ${typeName(v)}`, "Map each CPU node path to its enable-method, or null.");
+  const out: Record<string, string | null> = {};
+  for (const [k, m] of Object.entries(v as Record<string, unknown>)) out[k] = m === null ? null : string(m, `${path}.${k}`);
+  return out;
 }
 
 function base64(v: unknown, path: string): Uint8Array {

@@ -33,9 +33,38 @@ export interface VmcoreInfo {
 
 export type PageSize = 4096 | 16384 | 65536;
 
+/**
+ * The UART families the purgatory has (or will have) a driver for, named by
+ * the Linux driver that owns them: `pl011` (drivers/tty/serial/amba-pl011.c),
+ * `8250` (drivers/tty/serial/8250/, any 16550-compatible register file) and
+ * `cadence` (drivers/tty/serial/xilinx_uartps.c). docs/target.md lists the
+ * compatibles of each.
+ */
+export type UartFamily = "pl011" | "8250" | "cadence";
+export const UART_FAMILIES: readonly UartFamily[] = ["pl011", "8250", "cadence"];
+
+/** The console UART of the target, from its device tree (docs/target.md says how each field is found). */
+export interface TargetConsole {
+  /** The driver family, or null when no compatible of the node is one this tool knows. */
+  readonly family: UartFamily | null;
+  /** The compatible string that chose the family; for an unknown UART, the node's first. */
+  readonly compatible: string;
+  /** The UART's node in the device tree (`/pl011@9000000`). */
+  readonly path: string;
+  /** CPU physical address of the registers (`reg` through every parent's `ranges`), or null when it cannot be translated. */
+  readonly base: bigint | null;
+  /** Register n is at base + (n << shift). */
+  readonly shift: number;
+  /** Bytes per register access, as the family's Linux driver makes them. */
+  readonly width: 1 | 2 | 4;
+}
+
+/** How the target calls PSCI firmware (the DT's psci `method`). */
+export type PsciConduit = "hvc" | "smc";
+
 export interface Target {
-  /** Schema version of the JSON form. */
-  readonly version: 1;
+  /** Schema version of the JSON form (2 added console, psci and cpuEnableMethod; 1 is still read). */
+  readonly version: 2;
   /** The running kernel's PAGE_SIZE in bytes. */
   readonly pageSize: PageSize;
   /** Top-level System RAM ranges, ascending. */
@@ -56,6 +85,12 @@ export interface Target {
   readonly commandLine: string;
   /** The base device tree (/sys/firmware/fdt), or null when none was captured. */
   readonly dtb: Uint8Array | null;
+  /** The UART the firmware and the kernel print on (stdout-path, else console=), or null when none is known. */
+  readonly console: TargetConsole | null;
+  /** The PSCI conduit, or null when the device tree has no PSCI node (or no DTB was captured). */
+  readonly psci: PsciConduit | null;
+  /** Each CPU node's `enable-method` (null when it has none), by node path. */
+  readonly cpuEnableMethod: Readonly<Record<string, string | null>>;
   /**
    * The boot this description was taken in (`/proc/sys/kernel/random/boot_id`,
    * a random UUID the kernel makes at every boot), when known. A crash load

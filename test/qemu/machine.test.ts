@@ -6,9 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadAssets } from "../../scripts/assets.js";
 import { getProperty, parseFdt } from "../../toolchain/fdt/index.js";
 import {
+  QEMU_VIRT,
   VIRT_DTB_ROM,
+  XLNX_ZCU102,
   dtbMachine,
+  dumpDtb,
   dumpVirtDtb,
+  machineArgs,
+  machineOf,
   parseCrashKernel,
   parseSize,
   qemuMemoryArg,
@@ -89,6 +94,24 @@ function kernelSays(kernel: string, memory: string, crashkernel: string, re: Reg
   });
 }
 
+describe("machineArgs and machineOf: xlnx-zcu102 beside virt", () => {
+  it("leaves -cpu to the machine, and holds 4 CPUs and 2 GiB", () => {
+    expect(machineArgs(XLNX_ZCU102, { el2: true, memory: GiB, smp: 4 })).toEqual(["-M", "xlnx-zcu102,virtualization=on", "-m", "1024M", "-smp", "4"]);
+    expect(code(() => machineArgs(XLNX_ZCU102, { el2: false, memory: GiB, smp: 5 }))).toBe("BAD_OPTION");
+    expect(code(() => machineArgs(XLNX_ZCU102, { el2: false, memory: 2n * GiB + MiB, smp: 1 }))).toBe("BAD_OPTION");
+  });
+
+  it("tells the machines apart by the DTB's root compatible", () => {
+    expect(machineOf({ compatible: ["xlnx,zynqmp-zcu102-rev1.0", "xlnx,zynqmp-zcu102", "xlnx,zynqmp"] }, "x").name).toBe("xlnx-zcu102");
+    expect(machineOf({ compatible: ["linux,dummy-virt"] }, "x")).toBe(QEMU_VIRT);
+    expect(code(() => machineOf({ compatible: [] }, "x"))).toBe("UNSUPPORTED_MACHINE");
+  });
+
+  it("asks for the board's DTB where QEMU makes none", async () => {
+    await expect(dumpDtb(XLNX_ZCU102, { el2: false, memory: GiB, smp: 1 })).rejects.toMatchObject({ code: "BAD_OPTION", where: "--dtb" });
+  });
+});
+
 describe("virtArgs and qemuMemoryArg describe the machine to QEMU", () => {
   it("selects EL2 with virtualization=on and passes RAM in MiB", () => {
     expect(virtArgs({ el2: false, memory: GiB, smp: 1 })).toEqual(["-M", "virt", "-cpu", "cortex-a57", "-m", "1024M", "-smp", "1"]);
@@ -108,8 +131,8 @@ describe("dumpVirtDtb and virtTarget describe a QEMU virt machine", () => {
   });
 
   it("gets QEMU's own tree, whose PSCI conduit follows the EL: HVC at EL1, SMC at EL2", () => {
-    expect(dtbMachine(el1)).toEqual({ psciMethod: "hvc", cpus: 2, memory: [{ address: GiB, size: GiB }] });
-    expect(dtbMachine(el2)).toEqual({ psciMethod: "smc", cpus: 4, memory: [{ address: GiB, size: 2n * GiB }] });
+    expect(dtbMachine(el1)).toEqual({ psciMethod: "hvc", cpus: 2, memory: [{ address: GiB, size: GiB }], compatible: ["linux,dummy-virt"] });
+    expect(dtbMachine(el2)).toEqual({ psciMethod: "smc", cpus: 4, memory: [{ address: GiB, size: 2n * GiB }], compatible: ["linux,dummy-virt"] });
   });
 
   it("writes a valid target: one RAM range at 0x40000000, QEMU's DTB ROM reserved, 4K pages, console=ttyAMA0, no notes", () => {
