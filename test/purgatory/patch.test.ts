@@ -69,6 +69,8 @@ describe("patch", () => {
     expect(new DataView(loaded.buffer).getBigUint64(h.patched_offset, true)).toBe(PATCHED_VALUE);
     expect(Buffer.from(loaded.subarray(h.patched_offset, h.patched_offset + 8)).toString("latin1")).toBe("PATCHED!");
     expect(readSlots(patch(loaded, { policy: "spin", flags: 1 })).patched).toBe(true); // a later configuration keeps it
+    // RAM at 0 (xlnx-zcu102): a kernel verified at 0 is entered at 0.
+    expect(readSlots(patch(configured, { kernel_entry: 0n, regions: [region(0n, 0x1000n)] })).kernel_entry).toBe(0n);
   });
 
   it("gives a console kind patched alone its shift and width: fixed for PL011, Cadence and none, the defaults for 8250", () => {
@@ -153,6 +155,7 @@ describe("patch", () => {
     ["the patched slot (patch writes it)", { patched: true }, "NOT_FOUND", "patched"],
     ["a load with kernel_entry 0", { kernel_entry: 0n, regions: [region(0x1000n, 1n)] }, "NO_KERNEL_ENTRY", "kernel_entry"],
     ["a load with regions but no kernel_entry", { regions: [region(0x1000n, 1n)] }, "NO_KERNEL_ENTRY", "kernel_entry"],
+    ["a load with kernel_entry 0 and an empty region at 0", { kernel_entry: 0n, regions: [region(0n, 0n)] }, "NO_KERNEL_ENTRY", "kernel_entry"],
     ["a load with no region", { kernel_entry: 0x1000n, regions: [] }, "NO_REGIONS", "regions"],
     ["a kernel_entry and no region", { kernel_entry: 0x1000n }, "NO_REGIONS", "regions"],
     ["17 regions in a table of 16", { kernel_entry: 4n, regions: Array.from({ length: 17 }, (_, i) => region(BigInt(i) * 16n, 1n)) }, "TOO_MANY_REGIONS", "regions"],

@@ -113,7 +113,7 @@ export function readSlots(blob: Uint8Array): SlotValues {
  * Returns a copy of `blob` with the given slots set. Every value is
  * range-checked; regions are sorted by start address. A patch that gives
  * `kernel_entry` or `regions` marks the blob patched (slot `patched`), and
- * must leave it a kernel entry and a region to verify.
+ * must leave it a region to verify and a kernel entry (0 only with a region there).
  * @throws InputError `NOT_FOUND` for a name that is not a patchable slot,
  *   `BAD_VALUE`, `MISALIGNED`, `BAD_CONSOLE`, `NO_PSCI` (policy reset with
  *   psci none), `NO_KERNEL_ENTRY`, `NO_REGIONS`, `TOO_MANY_REGIONS`,
@@ -167,13 +167,15 @@ export function patch(blob: Uint8Array, values: PatchValues): Uint8Array {
   }
   const regions = sortRegions(next.regions, h.region_capacity);
   const load = values.kernel_entry !== undefined || values.regions !== undefined;
-  if (load && next.kernel_entry === 0n) {
-    throw new InputError("NO_KERNEL_ENTRY", "Cannot patch the load: kernel_entry is 0, so the purgatory would jump to address 0", "kernel_entry",
-      "Give the kernel's entry address (the kernel segment's start plus text_offset)");
-  }
   if (load && regions.length === 0) {
     throw new InputError("NO_REGIONS", "Cannot patch the load: no region to verify, so the purgatory would check nothing", "regions",
       "Give a region per segment (at least the kernel's), e.g. with regionOf(start, bytes)");
+  }
+  // An entry of 0 is what an unpatched slot holds; it is a real entry only on
+  // a board whose RAM starts at 0, with the kernel verified there.
+  if (load && next.kernel_entry === 0n && !regions.some((r) => r.start === 0n && r.length > 0n)) {
+    throw new InputError("NO_KERNEL_ENTRY", "Cannot patch the load: kernel_entry is 0 and no verified region starts there, so the purgatory would jump to address 0 unchecked",
+      "kernel_entry", "Give the kernel's entry address (the kernel segment's start plus text_offset)");
   }
 
   const out = blob.slice();
