@@ -10,9 +10,10 @@
 // First the purgatory's own exception vectors go in (vectors.S), so that a
 // fault anywhere after is reported instead of jumping through whatever VBAR
 // the previous kernel left. Then it refuses to run unless a loader patched it
-// (docs/purgatory-abi.md, "Run time"): slot_patched holds "PATCHED!", and
-// kernel_entry and region_count are not 0; an unpatched blob would otherwise
-// "verify" nothing and jump to address 0.
+// (docs/purgatory-abi.md, "Run time"): slot_patched holds "PATCHED!" and
+// region_count is not 0; an unpatched blob would otherwise "verify" nothing
+// and jump to address 0. A kernel_entry of 0 is a real entry on a board whose
+// RAM starts at 0; patch() only writes it with a verified region there.
 //
 // The fast path, chosen at run time: SHA-256 with the SHA-256 instructions
 // (sha256-ce.S) when ID_AA64ISAR0_EL1.SHA2 says the CPU has them, and hashing
@@ -57,9 +58,7 @@ purgatory_entry:
 	movk	x10, #0x2144, lsl #48
 	cmp	x9, x10
 	b.ne	purgatory_unpatched
-	ldr	x9, slot_kernel_entry
-	cbz	x9, purgatory_unpatched
-	cbz	w19, purgatory_unpatched
+	cbz	w19, purgatory_unpatched	// (an entry of 0 is real where RAM starts at 0: patch() checks it)
 
 	adr	x22, sha256			// the scalar routine, unless the CPU has better
 	ldr	w9, slot_flags

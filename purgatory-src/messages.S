@@ -40,7 +40,7 @@ msg_actual:
 msg_bad_count:
 	.asciz	"purgatory: region count exceeds the region table: "
 msg_unpatched:
-	.asciz	"purgatory: refusing to run: not patched by a loader (slot patched, kernel_entry, region_count)\r\n"
+	.asciz	"purgatory: refusing to run: not patched by a loader (slot patched, region_count)\r\n"
 msg_reset:
 	.asciz	"purgatory: resetting (PSCI SYSTEM_RESET)\r\n"
 msg_no_psci:

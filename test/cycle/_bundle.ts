@@ -88,6 +88,8 @@ export interface BundleRequest {
   readonly mmu?: boolean;
   /** False: `--no-crypto` (the purgatory hashes with scalar code). */
   readonly crypto?: boolean;
+  /** `--console`; default the CLI's (auto: the target's UART). */
+  readonly console?: string;
 }
 
 /**
@@ -111,6 +113,7 @@ function bundleArgs(r: BundleRequest): string[] {
     "bundle", "--mode", r.mode, "--kernel", r.kernelPath, "--initrd", r.initrdPath, "--target", r.targetJson,
     "--command-line", r.commandLine, "--seed", r.seed, "-o", r.outDir, ...(r.onMismatch === undefined ? [] : ["--on-mismatch", r.onMismatch]),
     ...(r.mmu === false ? ["--no-mmu"] : []), ...(r.crypto === false ? ["--no-crypto"] : []),
+    ...(r.console === undefined ? [] : ["--console", r.console]),
   ];
 }
 

@@ -177,10 +177,12 @@ describe("the kdump cycle on xlnx-zcu102", () => {
     const m = prod.machine;
     const crashed = await crash(prod, marker, STEP_MS);
     mark("echo c", crashed.line.t);
-    // No purgatory console: the first sign of the capture kernel is its own banner, through earlycon.
+    // The purgatory prints on the board's Cadence UART (Linux left it enabled), then the capture kernel's banner follows.
     const banner = await m.next(/Linux version (\S+)/, STEP_MS, "the capture kernel's banner");
     expect(banner.match[1]).toBe(assets.genericKernel.release);
-    expect(m.lines.slice(crashed.index).filter((l) => l.text.startsWith("purgatory:"))).toEqual([]);
+    const said = m.lines.slice(crashed.index, banner.index).map((l) => l.text).filter((t) => t.startsWith("purgatory:"));
+    expect(said.length, said.join("\n")).toBeGreaterThan(0);
+    expect(said.filter((t) => /mismatch|exception|halted|resetting/.test(t))).toEqual([]);
     mark("capture kernel banner", banner.line.t);
     await m.next(/printk: bootconsole \[cdns0\] enabled/, STEP_MS, "earlycon on the Cadence UART");
     const stage2 = await m.next(/@@STAGE2 /, 240_000, "the capture kernel's /init");
@@ -208,7 +210,9 @@ describe("the ZCU102 device tree as Debian ships it (no userspace console)", () 
     const initrd = join(work, "kmsg.cpio");
     writeFileSync(initrd, busyboxInitramfs({ busybox: readFileSync(assets.busybox.binary.path), applets: ["sh", "mount", "poweroff"], init }));
     const commandLine = `${CONSOLE} printk.devkmsg=on panic=-1 rdinit=/init`;
-    const dir = await makeBundleAsync({ mode: "reboot", targetJson: t, kernelPath: guest.kernel.path, initrdPath: initrd, commandLine, outDir: join(work, "shipped"), seed: "00" });
+    // --console none: QEMU starts this UART with its transmitter off (a firmware would turn it on); the
+    // purgatory's output is proven by the kdump cycle above, where Linux had turned it on.
+    const dir = await makeBundleAsync({ mode: "reboot", targetJson: t, kernelPath: guest.kernel.path, initrdPath: initrd, commandLine, outDir: join(work, "shipped"), seed: "00", console: "none" });
     const { report, lines } = await boot(ctx, dir, ["--expect", `@@KMSG ${marker} `]);
     expect(report.outcome, report.reason).toBe("success");
     expect(report.machine).toMatchObject({ name: "xlnx-zcu102", smp: 4 });

@@ -238,7 +238,7 @@ describe("refusing to run unpatched (slot patched)", () => {
     const spin = await boot(s, { machine: EL1, blob: (await build()).blob, until: HALTED, timeoutMs: 20_000 });
     expectRun(spin, spin.stopped, "the purgatory must halt");
     expect(spin.console).toBe(
-      "purgatory: refusing to run: not patched by a loader (slot patched, kernel_entry, region_count)\r\npurgatory: halted\r\n",
+      "purgatory: refusing to run: not patched by a loader (slot patched, region_count)\r\npurgatory: halted\r\n",
     );
     const reset = await boot(s, { machine: EL1, blob: (await build({ policy: "reset" })).blob });
     expectRun(reset, !reset.timedOut && reset.exitCode === 0, "the purgatory must reset");
