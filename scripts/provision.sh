@@ -17,8 +17,9 @@ die() { echo "provision: $*" >&2; exit 1; }
 # --- 1. Host packages -------------------------------------------------------
 # The tests run QEMU (qemu-system-arm ships qemu-system-aarch64), check DTBs
 # with dtc/fdtget, extract initramfs archives with cpio, build arm64 test code
-# with the cross gcc and read ELF files with readelf (binutils).
-host_pkgs=(qemu-system-arm device-tree-compiler cpio gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils busybox gcc)
+# with the cross gcc, read ELF files with readelf (binutils) and render the
+# SVG memory map of `purgatory explain --svg` in headless Chromium.
+host_pkgs=(qemu-system-arm device-tree-compiler cpio gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils busybox gcc chromium)
 
 missing=()
 for p in "${host_pkgs[@]}"; do
