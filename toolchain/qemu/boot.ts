@@ -91,8 +91,8 @@ export function planBoot(b: BundleOnDisk, o: Omit<BootOptions, "timeoutMs" | "ex
   }
   qemuMemoryArg(memory);
   const smp = o.smp ?? Math.max(dt.cpus, 1);
-  if (smp > VIRT_MAX_CPUS) {
-    throw new InputError("BAD_OPTION", `Cannot start QEMU virt with ${smp} CPUs: it holds at most ${VIRT_MAX_CPUS} with its GICv2`, o.smp === undefined ? "/cpus" : "--smp", `Give --smp 1..${VIRT_MAX_CPUS}`);
+  if (!Number.isInteger(smp) || smp < 1 || smp > VIRT_MAX_CPUS) {
+    throw new InputError("BAD_OPTION", `Cannot start QEMU virt with ${smp} CPUs: it holds 1 to ${VIRT_MAX_CPUS} with its GICv2`, o.smp === undefined ? "/cpus" : "--smp", `Give --smp 1..${VIRT_MAX_CPUS}`);
   }
   const ram = { start: VIRT_RAM_BASE, end: VIRT_RAM_BASE + memory };
   m.segments.forEach((s, i) => {

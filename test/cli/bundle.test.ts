@@ -1,0 +1,98 @@
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import bundleCommand from "../../toolchain/cli/bundle.js";
+import { serializeTarget } from "../../toolchain/target/index.js";
+import { runCli } from "../_cli.js";
+import { syntheticImage, syntheticInitrd, virtTarget } from "../bundle/_inputs.js";
+
+/** The `purgatory` command as tsc builds it (npx tsc -p tsconfig.json). */
+const MAIN = join(import.meta.dirname, "../../dist/toolchain/cli/main.js");
+const dir = mkdtempSync(join(tmpdir(), "purgatory-bundle-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, bytes: Uint8Array | string) => {
+  const p = join(dir, name);
+  writeFileSync(p, bytes);
+  return p;
+};
+const kernel = file("Image", syntheticImage());
+const initrd = file("initrd.cpio", syntheticInitrd());
+const target = file("target.json", serializeTarget(virtTarget()));
+const cli = (args: string[]) => runCli(bundleCommand, ["bundle", ...args]);
+const crash = (out: string, more: string[] = []) => ["--mode", "crash", "--kernel", kernel, "--initrd", initrd, "-t", target, "-o", join(dir, out), ...more];
+
+describe("purgatory bundle", () => {
+  it("records the seed it drew, so that --seed with it rebuilds the same bytes", async () => {
+    const r = await cli(crash("random", ["--append", "console=ttyAMA0"]));
+    expect(r, r.stderr).toMatchObject({ code: 0, stderr: "" });
+    const seed = JSON.parse(readFileSync(join(dir, "random", "manifest.json"), "utf8")).seed as string;
+    expect(seed).toMatch(/^[0-9a-f]{64}$/);
+    const again = await cli(crash("again", ["--append", "console=ttyAMA0", "--seed", seed]));
+    expect(again.code, again.stderr).toBe(0);
+    const names = readdirSync(join(dir, "random")).sort();
+    expect(readdirSync(join(dir, "again")).sort()).toEqual(names);
+    for (const n of names) expect(readFileSync(join(dir, "again", n)).equals(readFileSync(join(dir, "random", n))), n).toBe(true);
+  });
+
+  it("names the file whose bytes are wrong: an empty --initrd, a --dtb that is not a DTB, a bad target", async () => {
+    const empty = file("empty.cpio", "");
+    const e = await cli(["--mode", "reboot", "--kernel", kernel, "--initrd", empty, "-t", target, "-o", join(dir, "e")]);
+    expect(e.code).toBe(1);
+    expect(e.stderr).toContain(`Cannot use the initrd: --initrd ${empty} is empty`);
+    const text = file("text.txt", "this is not a device tree\n");
+    const d = await cli([...crash("d"), "--dtb", text]);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toMatch(new RegExp(`^purgatory: Cannot .*FDT.* of ${text.replaceAll(".", "\\.")}\\)`, "m"));
+    const badTarget = file("bad.json", "{");
+    const t = await cli(["--mode", "reboot", "--kernel", kernel, "-t", badTarget, "-o", join(dir, "t"), "--json"]);
+    expect(t.code).toBe(1);
+    expect(JSON.parse(t.stdout).error).toMatchObject({ code: "BAD_JSON", file: badTarget });
+    expect(readdirSync(dir).filter((n) => n.startsWith("."))).toEqual([]);
+  });
+
+  it("treats bad option values as usage errors (exit 2) naming the option", async () => {
+    const cases: [string[], RegExp][] = [
+      [[...crash("x"), "--console", "foo"], /Cannot use console "foo" \(at --console\)/],
+      [[...crash("x"), "--seed", "zz"], /--seed takes an even number of hex digits/],
+      [["--mode", "foo", "--kernel", kernel, "-t", target, "-o", join(dir, "x")], /mode.*Invalid values|Invalid values[\s\S]*mode/],
+      [[...crash("x"), "--command-line", "console=ttyAMA0", "--append", "quiet"], /--command-line gives the whole command line/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toMatch(message);
+    }
+    const j = await cli([...crash("x"), "--console", "foo", "--json"]);
+    expect(JSON.parse(j.stdout).error).toMatchObject({ code: "BAD_OPTION", where: "--console" });
+  });
+
+  it("says in --help what the command line is without --append, --command-line or --reuse-cmdline", async () => {
+    const r = spawnSync(process.execPath, [MAIN, "bundle", "--help"], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(r.stdout.replace(/\s+/g, " ")).toContain("With none of the three the bundle has no bootargs: the property is deleted");
+  });
+
+  it("leaves no hidden staging directory when Ctrl-C (SIGINT) stops it while it copies the initrd", async () => {
+    const parent = mkdtempSync(join(dir, "sigint-"));
+    const fifo = join(parent, "initrd.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const child = spawn(process.execPath, [MAIN, "bundle", "--mode", "crash", "--kernel", kernel, "--initrd", fifo, "-t", target, "-o", join(parent, "out")], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    // The copy blocks on the FIFO: feed it some bytes, stop the command, then let the read return.
+    const w = openSync(fifo, "w");
+    writeSync(w, syntheticInitrd(0x10000));
+    for (let i = 0; i < 200 && !readdirSync(parent).some((n) => n.startsWith(".out.tmp-")); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(readdirSync(parent).some((n) => n.startsWith(".out.tmp-"))).toBe(true);
+    child.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 200));
+    closeSync(w);
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on("close", (c, s) => resolve([c, s])));
+    expect({ code, signal, stderr }).toEqual({ code: null, signal: "SIGINT", stderr: "" });
+    expect(readdirSync(parent)).toEqual(["initrd.fifo"]);
+  }, 60_000);
+});
