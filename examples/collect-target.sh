@@ -15,7 +15,7 @@
 # "==> path <==" followed by the file in base64, then "==> end N <==" with the
 # number of files, so a capture cut short on the way is refused. It holds:
 #   /proc/iomem, /proc/cmdline, /proc/self/auxv (for AT_PAGESZ),
-#   /sys/kernel/vmcoreinfo, /sys/firmware/fdt,
+#   /sys/kernel/vmcoreinfo, /sys/firmware/fdt, /sys/kernel/security/lockdown,
 #   /sys/devices/system/cpu/cpuN/crash_notes and crash_notes_size,
 #   /proc/kcore: only its ELF header, program headers and note segment (which
 #     holds the VMCOREINFO note). kcore describes all of memory, so the script
@@ -98,6 +98,7 @@ emit proc/cmdline || note "no /proc/cmdline"
 emit proc/self/auxv || note "no /proc/self/auxv; pass --page-size to describe"
 emit sys/kernel/vmcoreinfo || note "no /sys/kernel/vmcoreinfo (kernel without CONFIG_CRASH_CORE?)"
 emit sys/firmware/fdt || note "no /sys/firmware/fdt"
+emit sys/kernel/security/lockdown || note "no /sys/kernel/security/lockdown (securityfs not mounted?): explain cannot tell whether lockdown refuses kexec_load"
 for d in "$root"/sys/devices/system/cpu/cpu[0-9]*; do
 	[ -d "$d" ] || continue
 	cpu=${d#"$root"/}

@@ -8,7 +8,7 @@ export { SEGMENT_FILE, buildBundle, describeBundle, TOOL_VERSION } from "./build
 export type { Bundle, BundleInputs } from "./build.js";
 export { COMMAND_LINE_SIZE, RNG_SEED_SIZE, composeCommandLine, editChosen, expandSeed, formatChosenValue } from "./chosen.js";
 export type { ChosenInputs, ChosenResult, ChosenValue, CommandLineOptions } from "./chosen.js";
-export { MANIFEST_FORMAT, parseManifest, serializeManifest } from "./manifest.js";
+export { MANIFEST_FORMAT, MANIFEST_KEYS, parseManifest, serializeManifest } from "./manifest.js";
 export type { Manifest, ManifestSegment } from "./manifest.js";
 export { ROLE_CODES, TABLE_ENTRY, TABLE_HEADER, decodeSegmentTable, encodeSegmentTable } from "./table.js";
 export type { SegmentTable, TableSegment } from "./table.js";

@@ -1,7 +1,8 @@
 import { statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
-import { hex, hex64 } from "../bytes/index.js";
+import { hex, hex64, inFile } from "../bytes/index.js";
+import { MANIFEST_FORMAT, MANIFEST_KEYS, readBundle, type SegmentFault } from "../bundle/index.js";
 import {
   RULES,
   checkLoad,
@@ -47,14 +48,25 @@ export interface Explanation {
   /** What kexec_load would return: the first refusal's errno, or null when it accepts the load. */
   readonly kexecLoad: Errno | null;
   readonly caveats: readonly Caveat[];
-  /** Top-level keys of the file that explain does not use. */
+  /**
+   * For a bundle (a manifest with `format`), each segment file that is
+   * missing, of another size or another SHA-256 than the manifest says: a
+   * loader could not load it as described. Null for a bare segment list.
+   */
+  readonly fileFaults: readonly SegmentFault[] | null;
+  /** Top-level keys of the file that explain does not use (a bundle manifest's own keys are not listed). */
   readonly ignored: readonly string[];
 }
 
-/** Reads FILE (a bundle directory's manifest.json, or a JSON segment list) and checks it. */
-export function explainFile(file: string, targetPath: string | undefined): Explanation {
+/**
+ * Reads FILE (a bundle directory or its manifest.json, or a JSON segment
+ * list) and checks it; a bundle's segment files are read and hashed too.
+ */
+export async function explainFile(file: string, targetPath: string | undefined): Promise<Explanation> {
   const manifest = isDirectory(file) ? join(file, "manifest.json") : file;
-  const doc = parseLoadJson(readText(manifest, isDirectory(file) ? "Is this a bundle directory? It has no manifest.json" : undefined));
+  const text = readText(manifest, isDirectory(file) ? "Is this a bundle directory? It has no manifest.json" : undefined);
+  const doc = inFile(manifest, () => parseLoadJson(text));
+  const bundle = (JSON.parse(text) as { format?: unknown }).format === MANIFEST_FORMAT;
   let target: Target | undefined;
   let source: string | null = null;
   if (targetPath !== undefined) {
@@ -79,7 +91,8 @@ export function explainFile(file: string, targetPath: string | undefined): Expla
     violations,
     kexecLoad: kernelVerdict(violations),
     caveats: loadCaveats(doc.load, facts),
-    ignored: doc.ignored,
+    fileFaults: bundle ? (await readBundle(dirname(manifest))).faults : null,
+    ignored: bundle ? doc.ignored.filter((k) => !MANIFEST_KEYS.includes(k)) : doc.ignored,
   };
 }
 
@@ -95,8 +108,16 @@ export function renderExplanation(e: Explanation): string {
     lines.push(`${String(i).padStart(3)}  ${(s.role ?? "-").padEnd(10)}  ${hex64(s.mem)}  ${s.mem + s.memsz < 1n << 64n ? hex64(s.mem + s.memsz) : "(past 2^64)       "}  ${hex(s.memsz).padEnd(10)}  ${hex(s.bufsz)}`);
   });
   lines.push("");
+  const faults = e.fileFaults ?? [];
+  if (faults.length > 0) {
+    lines.push(`${faults.length} bundle file${faults.length === 1 ? "" : "s"} not as the manifest says (a loader reads each file, the purgatory checks its SHA-256):`);
+    for (const f of faults) lines.push(`  [${f.fault}] ${f.role}: ${f.detail}`);
+    lines.push("      fix:  Rebuild the bundle, or restore the file", "");
+  }
   if (e.violations.length === 0) {
-    lines.push("no violations: kexec_load accepts this load and every arm64 boot rule holds");
+    lines.push(faults.length === 0
+      ? "no violations: kexec_load accepts this load and every arm64 boot rule holds"
+      : "no layout violations, but the bundle cannot be loaded as it is: its files differ from the manifest (above)");
   } else {
     lines.push(`${e.violations.length} violation${e.violations.length === 1 ? "" : "s"}:`);
     for (const v of e.violations) {
@@ -154,13 +175,15 @@ const explain: CommandModule<object, ExplainArgs> = {
           ruleList +
           "\n\nEPERM (lockdown, kexec_load_disabled) and EBUSY (CPUs stuck) depend on the running system and\n" +
           "are listed as caveats, never as findings.\n" +
-          "Exit status: 0 no violation, 1 a violation or unreadable input, 2 wrong usage.",
+          "A bundle's segment files are read and hashed as well: a missing or changed one is reported.\n" +
+          "Exit status: 0 no violation, 1 a violation, a bundle file not as its manifest says, or\n" +
+          "unreadable input, 2 wrong usage.",
       ) as unknown as Argv<ExplainArgs>,
   handler: (argv) =>
-    run(argv, () => {
-      const e = explainFile(argv.file, argv.target);
+    run(argv, async () => {
+      const e = await explainFile(argv.file, argv.target);
       report(argv, e, renderExplanation);
-      if (e.violations.length > 0) process.exitCode = 1;
+      if (e.violations.length > 0 || (e.fileFaults ?? []).length > 0) process.exitCode = 1;
     }),
 };
 

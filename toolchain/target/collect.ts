@@ -3,7 +3,7 @@ import { memoryMapFromIomem, parseIomem } from "./iomem.js";
 import { validateTarget } from "./json.js";
 import { KCORE, readKcoreVmcoreinfo } from "./kcore.js";
 import type { CaptureSource } from "./source.js";
-import type { CpuNote, PageSize, Target, VmcoreInfo } from "./types.js";
+import { LOCKDOWN_LEVELS, type CpuNote, type Lockdown, type PageSize, type Target, type VmcoreInfo } from "./types.js";
 import { parseVmcoreinfo } from "./vmcoreinfo.js";
 
 /**
@@ -19,6 +19,7 @@ import { parseVmcoreinfo } from "./vmcoreinfo.js";
  * | page size | `AT_PAGESZ` in `/proc/self/auxv`, `PAGESIZE=` in vmcoreinfo, or the caller | |
  * | command line | `/proc/cmdline` | one line |
  * | base device tree | `/sys/firmware/fdt` | raw FDT |
+ * | lockdown level | `/sys/kernel/security/lockdown` | the levels, the current one in brackets (security/lockdown/lockdown.c `lockdown_read`) |
  */
 
 export interface CollectOptions {
@@ -33,6 +34,7 @@ export interface Collected {
 }
 
 const CPU_DIR = "sys/devices/system/cpu";
+const LOCKDOWN = "sys/kernel/security/lockdown";
 const AT_NULL = 0n;
 const AT_PAGESZ = 6n;
 const PAGE_SIZES: readonly number[] = [4096, 16384, 65536];
@@ -84,6 +86,15 @@ export function collectTarget(src: CaptureSource, opts: CollectOptions = {}): Co
   const fdt = src.read("sys/firmware/fdt");
   if (fdt === null) warnings.push("no /sys/firmware/fdt: give a base device tree to later steps yourself");
 
+  // securityfs may be unmounted, or the kernel built without the lockdown LSM:
+  // then the level is not known, and explain says so instead of deciding.
+  const lockdownFile = src.read(LOCKDOWN);
+  const lockdown = lockdownFile === null ? undefined
+    : sysfs(lockdownFile, /^(?:[a-z]+ )*\[([a-z]+)\](?: [a-z]+)*\n?$/, LOCKDOWN, "the levels with the current one in brackets", (m) => m[1] as string);
+  if (lockdown !== undefined && !LOCKDOWN_LEVELS.includes(lockdown as Lockdown)) {
+    throw new InputError("BAD_SYSFS", `Cannot parse /${LOCKDOWN}: lockdown level ${JSON.stringify(lockdown)} is not one of ${LOCKDOWN_LEVELS.join(", ")}`, LOCKDOWN);
+  }
+
   const pageSize = choosePageSize(src, vmcoreinfo?.text, opts.pageSize);
   const target: Target = {
     version: 1,
@@ -93,6 +104,7 @@ export function collectTarget(src: CaptureSource, opts: CollectOptions = {}): Co
     vmcoreinfo,
     commandLine,
     dtb: fdt,
+    ...(lockdown === undefined ? {} : { lockdown: lockdown as Lockdown }),
   };
   if (target.crashKernel === null) warnings.push("no \"Crash kernel\" range in /proc/iomem: boot the target with crashkernel= for kdump");
   validateTarget(target);

@@ -3,7 +3,8 @@
  * a capture, written and read as versioned JSON, plus the arm64 address model
  * derived from vmcoreinfo. Everything downstream takes a plain `Target`.
  */
-export type { CpuNote, PageSize, Range, Target, VmcoreInfo } from "./types.js";
+export type { CpuNote, Lockdown, PageSize, Range, Target, VmcoreInfo } from "./types.js";
+export { LOCKDOWN_LEVELS } from "./types.js";
 export { parseIomem, memoryMapFromIomem } from "./iomem.js";
 export { alignDown, alignUp, intersect, normalize, subtract, totalSize } from "./ranges.js";
 export type { IomemEntry, IomemMemoryMap } from "./iomem.js";

@@ -1,6 +1,6 @@
 import { InputError, hex } from "../bytes/index.js";
 import { normalize } from "./ranges.js";
-import type { CpuNote, PageSize, Range, Target, VmcoreInfo } from "./types.js";
+import { LOCKDOWN_LEVELS, type CpuNote, type Lockdown, type PageSize, type Range, type Target, type VmcoreInfo } from "./types.js";
 import { parseVmcoreinfo } from "./vmcoreinfo.js";
 
 /**
@@ -15,6 +15,8 @@ const KEYS = [
   "commandLine", "cpuNotes", "crashKernel", "crashKernelLow", "dtb", "kernelCode",
   "kernelData", "memory", "pageSize", "reserved", "version", "vmcoreinfo",
 ] as const;
+/** Fields added after version 1 was first written: a description without them still parses. */
+const OPTIONAL_KEYS = ["lockdown"] as const;
 const FDT_MAGIC = 0xd00dfeed;
 
 /** Serializes a target as JSON text (sorted keys, two-space indent, trailing newline). */
@@ -33,6 +35,7 @@ export function serializeTarget(t: Target): string {
     dtb: t.dtb === null ? null : Buffer.from(t.dtb).toString("base64"),
     kernelCode: range(t.kernelCode),
     kernelData: range(t.kernelData),
+    ...(t.lockdown === undefined ? {} : { lockdown: t.lockdown }),
     memory: t.memory.map(range),
     pageSize: t.pageSize,
     reserved: t.reserved.map(range),
@@ -60,7 +63,7 @@ export function parseTarget(text: string): Target {
       "target.json must be JSON as written by `purgatory describe`.",
     );
   }
-  const o = object(doc, "", KEYS);
+  const o = object(doc, "", KEYS, OPTIONAL_KEYS);
   if (o.version !== 1) {
     bad("version", `version ${JSON.stringify(o.version)} is not 1`, "This purgatory reads version 1; re-run `purgatory describe` with it, or upgrade.");
   }
@@ -78,6 +81,7 @@ export function parseTarget(text: string): Target {
     kernelData: o.kernelData === null ? null : range(o.kernelData, "kernelData"),
     commandLine: string(o.commandLine, "commandLine"),
     dtb: o.dtb === null ? null : base64(o.dtb, "dtb"),
+    ...(o.lockdown === undefined ? {} : { lockdown: lockdown(o.lockdown, "lockdown") }),
   };
   validateTarget(target);
   return target;
@@ -148,15 +152,21 @@ function typeName(v: unknown): string {
   return v === null ? "null" : Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : `${typeof v} ${JSON.stringify(v)}`;
 }
 
-function object<K extends string>(v: unknown, path: string, keys: readonly K[]): Record<K, unknown> {
+function object<K extends string, O extends string = never>(v: unknown, path: string, keys: readonly K[], optional: readonly O[] = []): Record<K, unknown> & Partial<Record<O, unknown>> {
   if (v === null || typeof v !== "object" || Array.isArray(v)) bad(path, `expected an object, found ${typeName(v)}`);
   const o = v as Record<string, unknown>;
   const at = (k: string) => (path === "" ? k : `${path}.${k}`);
+  const known: readonly string[] = [...keys, ...optional];
   for (const k of Object.keys(o)) {
-    if (!(keys as readonly string[]).includes(k)) bad(at(k), `unknown field "${k}"`, `Known fields here: ${keys.join(", ")}.`);
+    if (!known.includes(k)) bad(at(k), `unknown field "${k}"`, `Known fields here: ${[...known].sort().join(", ")}.`);
   }
   for (const k of keys) if (!Object.hasOwn(o, k)) bad(at(k), `missing field "${k}"`, "Every field is required; write null where a fact is unknown.");
-  return o as Record<K, unknown>;
+  return o as Record<K, unknown> & Partial<Record<O, unknown>>;
+}
+
+function lockdown(v: unknown, path: string): Lockdown {
+  if (!LOCKDOWN_LEVELS.includes(v as Lockdown)) bad(path, `lockdown ${typeName(v)} is not one of ${LOCKDOWN_LEVELS.join(", ")}`, "The bracketed word of /sys/kernel/security/lockdown.");
+  return v as Lockdown;
 }
 
 function array(v: unknown, path: string): unknown[] {

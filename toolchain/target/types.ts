@@ -33,6 +33,15 @@ export interface VmcoreInfo {
 
 export type PageSize = 4096 | 16384 | 65536;
 
+/**
+ * The kernel lockdown level, the bracketed word of
+ * /sys/kernel/security/lockdown (security/lockdown/lockdown.c). Both
+ * integrity and confidentiality lock LOCKDOWN_KEXEC, so kexec_load fails
+ * with EPERM (kernel/kexec.c kexec_load_check).
+ */
+export type Lockdown = "none" | "integrity" | "confidentiality";
+export const LOCKDOWN_LEVELS: readonly Lockdown[] = ["none", "integrity", "confidentiality"];
+
 export interface Target {
   /** Schema version of the JSON form. */
   readonly version: 1;
@@ -56,4 +65,6 @@ export interface Target {
   readonly commandLine: string;
   /** The base device tree (/sys/firmware/fdt), or null when none was captured. */
   readonly dtb: Uint8Array | null;
+  /** The lockdown level, when the description has it (securityfs was readable; descriptions before it lack the field). */
+  readonly lockdown?: Lockdown;
 }
