@@ -11,7 +11,11 @@ import {
   loadCaveats,
   parseLoadJson,
   KEXEC_ON_CRASH,
+  memoryMap,
+  renderMapSvg,
+  renderMapText,
   type Caveat,
+  type MapInput,
   type Errno,
   type LoadSegment,
   type Mode,
@@ -19,7 +23,8 @@ import {
   type Violation,
 } from "../layout/index.js";
 import { parseTarget, type Target } from "../target/index.js";
-import { readText } from "./_files.js";
+import { parseConsole } from "../purgatory/index.js";
+import { readText, writeAtomically } from "./_files.js";
 import { report, run } from "./_run.js";
 
 /**
@@ -31,6 +36,8 @@ import { report, run } from "./_run.js";
 interface ExplainArgs {
   file: string;
   target?: string;
+  map?: boolean;
+  svg?: string;
   json?: boolean;
 }
 
@@ -62,7 +69,7 @@ export interface Explanation {
  * Reads FILE (a bundle directory or its manifest.json, or a JSON segment
  * list) and checks it; a bundle's segment files are read and hashed too.
  */
-export async function explainFile(file: string, targetPath: string | undefined): Promise<Explanation> {
+export async function explainFile(file: string, targetPath: string | undefined): Promise<{ explanation: Explanation; map: MapInput }> {
   const manifest = isDirectory(file) ? join(file, "manifest.json") : file;
   const text = readText(manifest, isDirectory(file) ? "Is this a bundle directory? It has no manifest.json" : undefined);
   const doc = inFile(manifest, () => parseLoadJson(text));
@@ -81,7 +88,10 @@ export async function explainFile(file: string, targetPath: string | undefined):
   }
   const facts = factsFor(doc, target, source ?? file);
   const violations = checkLoad(doc.load, facts);
-  return {
+  // A bundle names the purgatory's console ("pl011@0x9000000"); the map shows its registers.
+  const consoleText = bundle ? (JSON.parse(text) as { purgatory?: { console?: unknown } }).purgatory?.console : undefined;
+  const uart = typeof consoleText === "string" ? inFile(manifest, () => parseConsole(consoleText)) : null;
+  const explanation: Explanation = {
     file: manifest,
     target: source,
     mode: (doc.load.flags & KEXEC_ON_CRASH) !== 0 ? "crash" : "reboot",
@@ -94,6 +104,7 @@ export async function explainFile(file: string, targetPath: string | undefined):
     fileFaults: bundle ? (await readBundle(dirname(manifest))).faults : null,
     ignored: bundle ? doc.ignored.filter((k) => !MANIFEST_KEYS.includes(k)) : doc.ignored,
   };
+  return { explanation, map: { load: doc.load, facts, console: uart === null || uart.kind === "none" ? null : uart } };
 }
 
 /** The text form of the report. */
@@ -158,8 +169,11 @@ const explain: CommandModule<object, ExplainArgs> = {
         type: "string", requiresArg: true,
         describe: "target.json (as `purgatory describe` writes it) to check against; overrides the manifest's target",
       })
+      .option("map", { type: "boolean", describe: "Also draw physical memory: RAM, reserved and crash ranges, each segment, the purgatory's pool and console" })
+      .option("svg", { type: "string", requiresArg: true, describe: "Write the same map as an SVG with a legend to FILE (atomically)" })
       .option("json", { type: "boolean", describe: "Print the report as JSON" })
       .example("$0 explain out/bundle", "check a bundle against the target named in its manifest")
+      .example("$0 explain out/bundle --map --svg map.svg", "and draw where everything lies, in the terminal and as a picture")
       .example("$0 explain load.json --target target.json", "check a loader's own segment list against a machine")
       .epilogue(
         "A segment list is JSON; 64-bit values are \"0x…\" strings, ranges half-open:\n" +
@@ -181,8 +195,10 @@ const explain: CommandModule<object, ExplainArgs> = {
       ) as unknown as Argv<ExplainArgs>,
   handler: (argv) =>
     run(argv, async () => {
-      const e = await explainFile(argv.file, argv.target);
-      report(argv, e, renderExplanation);
+      const { explanation: e, map } = await explainFile(argv.file, argv.target);
+      const drawn = argv.map === true || argv.svg !== undefined ? memoryMap(map) : null;
+      if (argv.svg !== undefined) writeAtomically(argv.svg, renderMapSvg(drawn!));
+      report(argv, e, (d) => renderExplanation(d) + (argv.map === true ? `\n${renderMapText(drawn!)}` : "") + (argv.svg !== undefined ? `\nwrote the map to ${argv.svg}\n` : ""));
       if (e.violations.length > 0 || (e.fileFaults ?? []).length > 0) process.exitCode = 1;
     }),
 };
