@@ -85,7 +85,7 @@ const command: CommandModule<object, Args> = {
         reserved: target.reserved,
         crashKernel: target.crashKernel,
         crashKernelLow: target.crashKernelLow,
-        dtbBytes: target.dtb!.length,
+        dtbBytes: BigInt(target.dtb!.length),
         notes,
       };
       report(argv, data, text);
@@ -105,7 +105,7 @@ interface Summary {
   reserved: readonly Range[];
   crashKernel: Range | null;
   crashKernelLow: Range | null;
-  dtbBytes: number;
+  dtbBytes: bigint;
   notes: readonly string[];
 }
 
@@ -118,7 +118,7 @@ function text(s: Summary): string {
     `  RAM          ${s.memory.map(range).join(", ")}`,
     `  reserved     ${s.reserved.map(range).join(", ")} (QEMU's own DTB)`,
     `  crash kernel ${s.crashKernel === null ? "none" : range(s.crashKernel)}${s.crashKernelLow === null ? "" : `, low ${range(s.crashKernelLow)}`}`,
-    `  DTB          ${s.dtbBytes} bytes`,
+    `  DTB          ${hex(s.dtbBytes)} bytes`,
     ...s.notes.map((n) => `note: ${n}`),
   ].join("\n");
 }
