@@ -3,7 +3,7 @@ export { describeRun, runBareMetal } from "./bare.js";
 export type { BareMetalResult, BareMetalRun, Image } from "./bare.js";
 export { runCounted, startCounting } from "./plugin.js";
 export type { Counting, Counts } from "./plugin.js";
-export { ConsoleWatch, bootBundle, planBoot } from "./boot.js";
+export { ConsoleWatch, bootBundle, consoleLoglevel, initLineHidden, planBoot } from "./boot.js";
 export type { BootMachine, BootOptions, BootResult, Outcome, Verdict } from "./boot.js";
 export {
   VIRT_COMMAND_LINE, VIRT_CPU, VIRT_DTB_ROM, VIRT_MAX_CPUS, VIRT_RAM_BASE, dtbMachine, dumpVirtDtb, parseCrashKernel, parseSize,
