@@ -1,8 +1,10 @@
 import type { Argv, CommandModule } from "yargs";
-import { hex } from "../bytes/index.js";
-import { dtbMachine, dumpVirtDtb, parseCrashKernel, parseSize, qemuVersion, virtArgs, virtTarget } from "../qemu/index.js";
-import { serializeTarget, type Range } from "../target/index.js";
-import { writeAtomically } from "./_files.js";
+import { loadAssets } from "../../scripts/assets.js";
+import { InputError, hex, inFileAsync } from "../bytes/index.js";
+import { loadKernelImage } from "../image/index.js";
+import { bootedVirtTarget, captureVirt, dtbMachine, dumpVirtDtb, parseCrashKernel, parseSize, qemuVersion, virtArgs, virtTarget } from "../qemu/index.js";
+import { captureSource, collectTarget, parseCapture, parseVmcoreinfo, serializeTarget, type Range, type Target } from "../target/index.js";
+import { packageFile, readInput, readText, writeAtomically } from "./_files.js";
 import { report, run } from "./_run.js";
 
 /**
@@ -17,6 +19,9 @@ interface Args {
   smp: number;
   el2?: boolean;
   crashkernel?: string;
+  kernel?: string;
+  busybox?: string;
+  timeout: number;
   output?: string;
   "qemu-binary"?: string;
   json?: boolean;
@@ -28,13 +33,21 @@ const command: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .usage(
-        "$0 target qemu-virt [-m SIZE] [--smp N] [--el2] [--crashkernel SIZE[@ADDR]] [-o target.json]\n\n" +
+        "$0 target qemu-virt [-m SIZE] [--smp N] [--el2] [--crashkernel SIZE[@ADDR]]\n" +
+          "          [--kernel IMAGE [--busybox FILE]] [-o target.json]\n\n" +
           "Asks QEMU for the device tree of `-M virt[,virtualization=on] -cpu cortex-a57 -m SIZE -smp N`\n" +
           "(-machine dumpdtb) and writes a target description for that machine: RAM 0x40000000 + SIZE,\n" +
           "the first MiB reserved (QEMU keeps its own DTB there when it boots without -kernel),\n" +
           "4K pages, console=ttyAMA0, the DTB without QEMU's random kaslr-seed/rng-seed.\n" +
           "No kernel has run on it, so it has no CPU crash notes and no vmcoreinfo: it serves reboot\n" +
           "bundles, which `purgatory boot BUNDLE --qemu` then boots on the same machine.\n\n" +
+          "--kernel IMAGE boots that kernel once on the machine (with crashkernel= from --crashkernel,\n" +
+          "nokaslr) into a busybox initramfs that runs examples/collect-target.sh, and describes the\n" +
+          "running machine as `describe` does on hardware: /proc/iomem with the reservation the kernel\n" +
+          "really made, each CPU's crash notes, vmcoreinfo and its text, the lockdown level. That\n" +
+          "target makes crash bundles (`bundle --mode crash`) which `boot` then boots: the whole kdump\n" +
+          "flow with no hardware. The busybox must be a static arm64 one (default: the one\n" +
+          "`npm run provision` fetched); QEMU's DTB ROM stays reserved for `boot`.\n\n" +
           "--el2 makes a machine whose CPUs start at EL2 (virtualization=on); QEMU then answers PSCI\n" +
           "on SMC instead of HVC, and the DTB says so, so boot the bundle with --el2 too.\n" +
           "--crashkernel places crashk_res as arm64 Linux 6.1 does for crashkernel= (reserve_crashkernel):\n" +
@@ -47,11 +60,15 @@ const command: CommandModule<object, Args> = {
       .option("smp", { type: "number", default: 1, describe: "CPU count (1..8)" })
       .option("el2", { type: "boolean", describe: "CPUs start at EL2 (virtualization=on, PSCI over SMC)" })
       .option("crashkernel", { type: "string", describe: "Reserve a crash kernel range: SIZE or SIZE@ADDR" })
+      .option("kernel", { type: "string", requiresArg: true, describe: "Boot this kernel (any arm64 format) once and describe the running machine" })
+      .option("busybox", { type: "string", requiresArg: true, describe: "Static arm64 busybox for the describing initramfs (default: the provisioned busybox-static)" })
+      .option("timeout", { type: "number", default: 300, describe: "Seconds the --kernel boot may take (TCG: about 10 s on an idle machine)" })
       .option("output", { alias: "o", type: "string", describe: "Write target.json here (atomically) and print a summary" })
       .option("qemu-binary", { type: "string", describe: "QEMU to ask (default: qemu-system-aarch64 on PATH)" })
       .option("json", { type: "boolean", describe: "Print the summary as JSON (with -o)" })
       .example("$0 target qemu-virt -m 1G --smp 4 -o virt.json", "EL1, 4 CPUs")
-      .example("$0 target qemu-virt --el2 --crashkernel 64M@0x60000000 -o virt-el2.json", "EL2, with a crash range") as Argv<Args>,
+      .example("$0 target qemu-virt --el2 --crashkernel 64M@0x60000000 -o virt-el2.json", "EL2, with a crash range")
+      .example("$0 target qemu-virt --crashkernel 256M --kernel Image -o virt-kdump.json", "boot Image once: vmcoreinfo, crash notes, the real reservation") as Argv<Args>,
   handler: (argv) =>
     run(argv, async () => {
       const memory = parseSize(argv.memory, "-m", true);
@@ -59,8 +76,32 @@ const command: CommandModule<object, Args> = {
       const qemu = argv["qemu-binary"] === undefined ? {} : { qemu: argv["qemu-binary"] };
       const args = virtArgs(machine);
       const crashKernel = argv.crashkernel === undefined ? null : parseCrashKernel(argv.crashkernel);
-      const dtb = await dumpVirtDtb({ ...machine, ...qemu });
-      const target = virtTarget({ dtb, memory, crashKernel });
+      if (!(argv.timeout > 0)) throw new InputError("BAD_OPTION", `Cannot wait ${argv.timeout} s: the timeout must be a positive number of seconds`, "--timeout", "Give e.g. --timeout 300");
+      let target: Target;
+      const notes: string[] = [];
+      if (argv.kernel === undefined) {
+        const dtb = await dumpVirtDtb({ ...machine, ...qemu });
+        target = virtTarget({ dtb, memory, crashKernel });
+        notes.push("no CPU crash notes or vmcoreinfo (no kernel has run): use it for reboot bundles, or boot a kernel once with --kernel IMAGE for crash bundles");
+        if (crashKernel !== null && crashKernel.base === undefined) {
+          notes.push("crashkernel=SIZE placed top-down on an empty machine; a booted kernel puts it lower (its memmap and CMA come first)");
+        }
+      } else {
+        const kernelFile = argv.kernel;
+        const image = await inFileAsync(kernelFile, () => loadKernelImage(readInput(kernelFile)));
+        const busybox = readInput(argv.busybox ?? loadAssets().busybox.binary.path);
+        const booted = await captureVirt({
+          ...machine, ...qemu, kernel: image.bytes, busybox, collectScript: readText(packageFile("examples/collect-target.sh")),
+          crashkernel: argv.crashkernel ?? null, timeoutMs: Math.round(argv.timeout * 1000),
+        });
+        const collected = collectTarget(captureSource(parseCapture(booted.capture), "the booted QEMU virt"));
+        target = bootedVirtTarget(collected.target);
+        const release = target.vmcoreinfo?.text === undefined ? null : parseVmcoreinfo(target.vmcoreinfo.text).osRelease;
+        notes.push(`described the running kernel ${release ?? booted.banner ?? ""} (command line: ${booted.commandLine}): ${target.cpuNotes.length} CPU crash notes, ` +
+          `${target.vmcoreinfo?.text === undefined ? "no vmcoreinfo text" : "vmcoreinfo with its text"}`);
+        if (argv.crashkernel !== undefined && target.crashKernel === null) notes.push(`the kernel made no crash reservation for crashkernel=${argv.crashkernel}: see its log`);
+        notes.push(...collected.warnings, ...booted.notes);
+      }
       const json = serializeTarget(target);
       if (argv.output === undefined) {
         process.stdout.write(json);
@@ -69,10 +110,6 @@ const command: CommandModule<object, Args> = {
       const version = await qemuVersion(qemu.qemu);
       writeAtomically(argv.output, json);
       const dt = dtbMachine(target.dtb!);
-      const notes = ["no CPU crash notes or vmcoreinfo (no kernel has run): use it for reboot bundles"];
-      if (crashKernel !== null && crashKernel.base === undefined) {
-        notes.push("crashkernel=SIZE placed top-down on an empty machine; a booted kernel puts it lower (its memmap and CMA come first)");
-      }
       const data: Summary = {
         output: argv.output,
         machine: argv.machine,
@@ -116,7 +153,7 @@ function text(s: Summary): string {
     `  machine      ${s.machine}: ${s.qemuArgs.join(" ")} (${s.qemu})`,
     `  CPUs         ${s.cpus}, starting at EL${s.el}, PSCI over ${String(s.psciMethod).toUpperCase()}`,
     `  RAM          ${s.memory.map(range).join(", ")}`,
-    `  reserved     ${s.reserved.map(range).join(", ")} (QEMU's own DTB)`,
+    `  reserved     ${s.reserved.length === 1 ? `${range(s.reserved[0]!)} (QEMU's own DTB)` : `${s.reserved.length} ranges: QEMU's own DTB at ${range(s.reserved[0]!)}, and what the booted kernel reserved`}`,
     `  crash kernel ${s.crashKernel === null ? "none" : range(s.crashKernel)}${s.crashKernelLow === null ? "" : `, low ${range(s.crashKernelLow)}`}`,
     `  DTB          ${hex(s.dtbBytes)} bytes`,
     ...s.notes.map((n) => `note: ${n}`),

@@ -3,6 +3,8 @@ export { describeRun, runBareMetal } from "./bare.js";
 export type { BareMetalResult, BareMetalRun, Image } from "./bare.js";
 export { runCounted, startCounting } from "./plugin.js";
 export type { Counting, Counts } from "./plugin.js";
+export { bootedVirtTarget, captureVirt } from "./capture.js";
+export type { VirtCapture, VirtCaptureOptions } from "./capture.js";
 export { ConsoleWatch, bootBundle, consoleLoglevel, initLineHidden, planBoot } from "./boot.js";
 export type { BootMachine, BootOptions, BootResult, Outcome, Verdict } from "./boot.js";
 export {
