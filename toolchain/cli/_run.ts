@@ -61,10 +61,14 @@ export function report<T>(argv: JsonFlag, data: T, text: (d: T) => string): void
   }
 }
 
+/** Codes that are about the command line, not the input: usage errors, exit 2. */
+const USAGE_CODES: readonly string[] = ["BAD_OPTION", "CMDLINE_CONFLICT"];
+
 /**
  * Runs a command body; turns `InputError` into exit 1 (printed as text, or as
- * `{"error": …}` JSON with --json), except `BAD_OPTION` (an option's value:
- * a usage error), and `UsageError`, into exit 2.
+ * `{"error": …}` JSON with --json), except `BAD_OPTION` (an option's value)
+ * and `CMDLINE_CONFLICT` (options that exclude each other), and `UsageError`,
+ * into exit 2.
  */
 export async function run(argv: JsonFlag, body: () => void | Promise<void>): Promise<void> {
   try {
@@ -73,7 +77,7 @@ export async function run(argv: JsonFlag, body: () => void | Promise<void>): Pro
     if (e instanceof InputError) {
       if (argv.json) process.stdout.write(stableJson({ error: e }) + "\n");
       else process.stderr.write(`purgatory: ${e.message}\n`);
-      process.exitCode = e.code === "BAD_OPTION" ? 2 : 1;
+      process.exitCode = USAGE_CODES.includes(e.code) ? 2 : 1;
     } else if (e instanceof UsageError) {
       process.stderr.write(`purgatory: ${e.message}\n`);
       process.exitCode = 2;
