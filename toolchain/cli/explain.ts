@@ -73,7 +73,8 @@ export async function explainFile(file: string, targetPath: string | undefined):
   const manifest = isDirectory(file) ? join(file, "manifest.json") : file;
   const text = readText(manifest, isDirectory(file) ? "Is this a bundle directory? It has no manifest.json" : undefined);
   const doc = inFile(manifest, () => parseLoadJson(text));
-  const bundle = (JSON.parse(text) as { format?: unknown }).format === MANIFEST_FORMAT;
+  const raw = JSON.parse(text) as { format?: unknown; purgatory?: { console?: unknown } };
+  const bundle = raw.format === MANIFEST_FORMAT;
   let target: Target | undefined;
   let source: string | null = null;
   if (targetPath !== undefined) {
@@ -89,7 +90,7 @@ export async function explainFile(file: string, targetPath: string | undefined):
   const facts = factsFor(doc, target, source ?? file);
   const violations = checkLoad(doc.load, facts);
   // A bundle names the purgatory's console ("pl011@0x9000000"); the map shows its registers.
-  const consoleText = bundle ? (JSON.parse(text) as { purgatory?: { console?: unknown } }).purgatory?.console : undefined;
+  const consoleText = bundle ? raw.purgatory?.console : undefined;
   const uart = typeof consoleText === "string" ? inFile(manifest, () => parseConsole(consoleText)) : null;
   const explanation: Explanation = {
     file: manifest,
@@ -187,8 +188,9 @@ const explain: CommandModule<object, ExplainArgs> = {
           "Rules, in the order the kernel checks them (errno, or \"boot fails\" when the kernel accepts the\n" +
           "load but the new kernel cannot boot or firmware memory is overwritten):\n" +
           ruleList +
-          "\n\nEPERM (lockdown, kexec_load_disabled) and EBUSY (CPUs stuck) depend on the running system and\n" +
-          "are listed as caveats, never as findings.\n" +
+          "\n\nLockdown is a finding (EPERM) when the target states its level (describe reads\n" +
+          "/sys/kernel/security/lockdown), a caveat otherwise; EPERM from kexec_load_disabled and EBUSY\n" +
+          "(CPUs stuck) depend on the running system and are listed as caveats, never as findings.\n" +
           "A bundle's segment files are read and hashed as well: a missing or changed one is reported.\n" +
           "Exit status: 0 no violation, 1 a violation, a bundle file not as its manifest says, or\n" +
           "unreadable input, 2 wrong usage.",

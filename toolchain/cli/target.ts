@@ -99,7 +99,7 @@ const command: CommandModule<object, Args> = {
         const release = target.vmcoreinfo?.text === undefined ? null : parseVmcoreinfo(target.vmcoreinfo.text).osRelease;
         notes.push(`described the running kernel ${release ?? booted.banner ?? ""} (command line: ${booted.commandLine}): ${target.cpuNotes.length} CPU crash notes, ` +
           `${target.vmcoreinfo?.text === undefined ? "no vmcoreinfo text" : "vmcoreinfo with its text"}`);
-        if (argv.crashkernel !== undefined && target.crashKernel === null) notes.push(`the kernel made no crash reservation for crashkernel=${argv.crashkernel}: see its log`);
+        if (argv.crashkernel !== undefined && target.crashKernel === null) notes.push(`the kernel made no crash reservation for crashkernel=${argv.crashkernel} (too large for the RAM, or a kernel without CONFIG_CRASH_DUMP?)`);
         notes.push(...collected.warnings, ...booted.notes);
       }
       const json = serializeTarget(target);
