@@ -1,4 +1,4 @@
-import { InputError, hex } from "../bytes/index.js";
+import { InputError, hex, stableJson } from "../bytes/index.js";
 import { boardFacts } from "./board.js";
 import { normalize } from "./ranges.js";
 import { UART_FAMILIES, type CpuNote, type PageSize, type PsciConduit, type Range, type Target, type TargetConsole, type UartFamily, type VmcoreInfo } from "./types.js";
@@ -43,7 +43,7 @@ export function serializeTarget(t: Target): string {
   const doc = {
     commandLine: t.commandLine,
     console: c === null ? null : { base: c.base === null ? null : hex(c.base), compatible: c.compatible, family: c.family, path: c.path, shift: c.shift, width: c.width },
-    cpuEnableMethod: Object.fromEntries(Object.entries(t.cpuEnableMethod).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    cpuEnableMethod: t.cpuEnableMethod,
     cpuNotes: t.cpuNotes.map((n) => ({ address: hex(n.address), cpu: n.cpu, size: hex(n.size) })),
     crashKernel: range(t.crashKernel),
     crashKernelLow: range(t.crashKernelLow),
@@ -58,7 +58,7 @@ export function serializeTarget(t: Target): string {
     vmcoreinfo,
     ...(t.bootId === undefined ? {} : { bootId: t.bootId }),
   };
-  return JSON.stringify(sortKeys(doc), null, 2) + "\n";
+  return stableJson(doc) + "\n";
 }
 
 /**
@@ -196,9 +196,6 @@ function typeName(v: unknown): string {
   return v === null ? "null" : Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : `${typeof v} ${JSON.stringify(v)}`;
 }
 
-function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
-}
 
 function object<K extends string, O extends string = never>(v: unknown, path: string, keys: readonly K[], optional: readonly O[] = []): Record<K, unknown> & Partial<Record<O, unknown>> {
   if (v === null || typeof v !== "object" || Array.isArray(v)) bad(path, `expected an object, found ${typeName(v)}`);
