@@ -23,8 +23,9 @@ die() { echo "provision: $*" >&2; exit 1; }
 # with the cross gcc and read ELF files with readelf (binutils). The capture
 # cycle makes the dump disk with mkfs.ext4 and reads it back with debugfs
 # (e2fsprogs), and reads the saved vmcore with the arm64 makedumpfile run
-# under qemu-aarch64 (qemu-user).
-host_pkgs=(qemu-system-arm device-tree-compiler cpio gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils busybox gcc e2fsprogs qemu-user)
+# under qemu-aarch64 (qemu-user). Headless Chromium renders the SVG memory map
+# of `purgatory explain --svg` in its test.
+host_pkgs=(qemu-system-arm device-tree-compiler cpio gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils busybox gcc e2fsprogs qemu-user chromium)
 
 missing=()
 for p in "${host_pkgs[@]}"; do

@@ -13,6 +13,41 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
+/** What `rejectRepeated` reads of the yargs instance (yargs 17 passes it to middleware; @types/yargs omits it). */
+interface ParsedOptions {
+  getOptions(): { readonly array: readonly string[] };
+}
+
+/**
+ * yargs middleware: an option given twice is a usage error. yargs 17 turns
+ * `--kernel K --kernel K` into an array, which every handler would otherwise
+ * have to expect (a path that is an Array reached node:fs). Options declared
+ * `array: true` take several values and pass.
+ * @throws UsageError naming the option as it was spelled.
+ */
+export function rejectRepeated(argv: Record<string, unknown>, y: ParsedOptions): void {
+  const arrays = y.getOptions().array;
+  for (const [key, value] of Object.entries(argv)) {
+    if (key === "_" || key === "$0" || !Array.isArray(value) || arrays.includes(key)) continue;
+    const name = key.length === 1 ? `-${key}` : `--${key}`;
+    throw new UsageError(`${name} is given ${value.length} times (${value.map((v) => JSON.stringify(v)).join(", ")}); give it once.`);
+  }
+}
+
+/**
+ * Parses an option's value with a library parser: whatever input error the
+ * parser throws becomes `BAD_OPTION` at the option (exit 2), since the value
+ * came from the command line, not from a file.
+ */
+export function optionValue<T>(option: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof InputError && e.code !== "BAD_OPTION") throw new InputError("BAD_OPTION", e.what, option, e.hint);
+    throw e;
+  }
+}
+
 export interface JsonFlag {
   json?: boolean | undefined;
 }

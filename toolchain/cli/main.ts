@@ -2,8 +2,9 @@
 import { setFlagsFromString } from "node:v8";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import type { CommandModule } from "yargs";
+import type { CommandModule, MiddlewareFunction } from "yargs";
 import { commandsFor } from "./commands.js";
+import { UsageError, rejectRepeated } from "./_run.js";
 
 /**
  * The `purgatory` command: a thin yargs shell. Each subcommand lives in its
@@ -16,6 +17,7 @@ export async function main(args: string[]): Promise<void> {
   // write by ~0.4 s and added ~45 MB RSS to every bundle (bench/bundle.ts).
   // The baseline compiler alone is enough for code that runs this briefly.
   setFlagsFromString("--liftoff-only");
+  quietOnClosedPipe();
 
   let cli = yargs(args)
     .scriptName("purgatory")
@@ -25,6 +27,8 @@ export async function main(args: string[]): Promise<void> {
         "elfcorehdr, segment layout, bundle) and checks it offline.",
     )
     .strict()
+    // Before validation, so that `--seed 00 --seed 11` is reported as given twice, not as a bad seed.
+    .middleware(rejectRepeated as unknown as MiddlewareFunction, true)
     .demandCommand(1, "Name a command; `purgatory <command> --help` explains each one.")
     .recommendCommands()
     .fail((msg, err) => {
@@ -37,7 +41,28 @@ export async function main(args: string[]): Promise<void> {
     .version()
     .wrap(null);
   for (const c of await commandsFor(args)) cli = cli.command(c as CommandModule);
-  await cli.parseAsync();
+  try {
+    await cli.parseAsync();
+  } catch (e) {
+    // Middleware errors reach here, not .fail().
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`purgatory: ${e.message}\nRun \`purgatory --help\` for the commands.\n`);
+    process.exitCode = 2;
+  }
+}
+
+/**
+ * A reader that stops early (`purgatory explain DIR --json | head -c1`)
+ * closes the pipe, and every later write to stdout fails with EPIPE, which
+ * Node raises as an unhandled 'error' event: a stack trace and exit 1. The
+ * output nobody reads is dropped instead, and the command finishes with its
+ * own exit status (0 when it succeeded), as a check whose result is its
+ * status should; it is not killed the way SIGPIPE kills C programs (141).
+ */
+function quietOnClosedPipe(): void {
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE" && e.code !== "ERR_STREAM_DESTROYED") throw e;
+  });
 }
 
 await main(hideBin(process.argv));

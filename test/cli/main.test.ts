@@ -1,0 +1,45 @@
+import { spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+/** The `purgatory` command as `npm run build` bundles it (package.json's bin). */
+const MAIN = join(import.meta.dirname, "../../dist/bin/purgatory.mjs");
+const FIXTURES = join(import.meta.dirname, "fixtures");
+
+/** Runs the command with its stdout's reading end closed before it writes anything. */
+function intoClosedPipe(args: string[]): Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.destroy();
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  return new Promise((resolve) => child.on("close", (status, signal) => resolve({ status, signal, stderr })));
+}
+
+describe("purgatory (main)", () => {
+  it("writes into a closed pipe quietly and keeps the command's own exit status", async () => {
+    const ok = await intoClosedPipe(["explain", join(FIXTURES, "explain-bundle-crash"), "--json"]);
+    expect(ok).toEqual({ status: 0, signal: null, stderr: "" });
+    const failed = await intoClosedPipe(["explain", join(FIXTURES, "explain-list-bad", "load.json"), "--json"]);
+    expect(failed).toEqual({ status: 1, signal: null, stderr: "" });
+  }, 30_000);
+
+  it("refuses an option given twice as a usage error naming the option, before any other check", () => {
+    const run = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8" });
+    const kernel = run(["bundle", "--mode", "crash", "--kernel", "K", "--kernel", "K", "-t", "t.json", "-o", "out"]);
+    expect(kernel.status).toBe(2);
+    expect(kernel.stderr).toContain('purgatory: --kernel is given 2 times ("K", "K"); give it once.');
+    expect(kernel.stderr).not.toMatch(/Array|at .*\.js:\d+/);
+    const seed = run(["bundle", "--mode", "crash", "--kernel", "K", "--seed", "00", "--seed", "11", "-t", "t.json", "-o", "out"]);
+    expect(seed.status).toBe(2);
+    expect(seed.stderr).toContain('--seed is given 2 times ("00", "11")');
+    const alias = run(["describe", "-o", "a.json", "--output", "b.json"]);
+    expect(alias.status).toBe(2);
+    expect(alias.stderr).toContain("-o is given 2 times");
+  }, 30_000);
+
+  it("lets an option declared to take several values take them", () => {
+    const r = spawnSync(process.execPath, [MAIN, "fdt", "set", "-t", "u32", "missing.dtb", "/chosen", "cells", "1", "2"], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("purgatory: Cannot read missing.dtb: no such file (ENOENT). Check the path and its permissions.\n");
+  }, 30_000);
+});
