@@ -57,7 +57,6 @@ async function main(): Promise<number> {
     target,
     commandLine: "console=ttyAMA0 rdinit=/init panic=-1 demo=purgatory",
     seed: new TextEncoder().encode("npm start"),
-    seedSource: "given",
   });
   const dir = join(out, "bundle");
   await writeDirAtomic(dir, bundle.files);

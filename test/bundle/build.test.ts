@@ -17,7 +17,7 @@ const tmp = () => mkdtempSync(join(tmpdir(), "bundle-"));
 function inputs(mode: "crash" | "reboot", target: Target = virtTarget()): BundleInputs {
   return {
     mode, kernel: syntheticImage(), initrd: syntheticInitrd(), dtb: null, target,
-    commandLine: "console=ttyAMA0 rdinit=/init", seed: new Uint8Array([0x5e, 0xed]), seedSource: "given",
+    commandLine: "console=ttyAMA0 rdinit=/init", seed: new Uint8Array([0x5e, 0xed]),
   };
 }
 

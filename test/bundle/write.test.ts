@@ -1,7 +1,9 @@
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { BundleDir } from "../../toolchain/bundle/index.js";
@@ -86,4 +88,23 @@ describe("BundleDir", () => {
     expect(readdirSync(parent)).toEqual(["precious"]);
     expect(existsSync(join(parent, "precious"))).toBe(true);
   });
+
+  it.each(["SIGINT", "SIGTERM"] as const)("removes its staging directory when %s ends the process, which still dies of the signal", async (signal) => {
+    const parent = tmp();
+    const { path } = bigFile(parent);
+    // A child process (the compiled module) stages a file, says so, and waits to be stopped.
+    const write = pathToFileURL(join(import.meta.dirname, "../../dist/toolchain/bundle/write.js")).href;
+    const script = `const { BundleDir } = await import(${JSON.stringify(write)});
+      const out = await BundleDir.open(${JSON.stringify(join(parent, "b"))});
+      out.copy("initrd.bin", ${JSON.stringify(path)});
+      process.stdout.write("staged\\n");
+      setInterval(() => undefined, 1000);`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+    expect(readdirSync(parent).some((n) => n.startsWith(".b.tmp-"))).toBe(true);
+    child.kill(signal);
+    const [code, got] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on("close", (c, s) => resolve([c, s])));
+    expect({ code, got }).toEqual({ code: null, got: signal });
+    expect(readdirSync(parent)).toEqual(["src"]);
+  }, 30_000);
 });

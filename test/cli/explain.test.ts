@@ -105,7 +105,7 @@ describe("purgatory explain", () => {
       cpuEnableMethod: { "/cpus/cpu@0": "spin-table", "/cpus/cpu@1": "spin-table" },
     };
     const b = await buildBundle({
-      mode: "reboot", kernel: syntheticImage(), initrd: syntheticInitrd(), dtb: null, target, commandLine: "console=ttyPS0", seed: new Uint8Array(1), seedSource: "given",
+      mode: "reboot", kernel: syntheticImage(), initrd: syntheticInitrd(), dtb: null, target, commandLine: "console=ttyPS0", seed: new Uint8Array(1),
     });
     const dir = join(scratch, "spin");
     await writeDirAtomic(dir, b.files);

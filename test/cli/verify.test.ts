@@ -12,7 +12,7 @@ beforeAll(async () => {
   dir = join(mkdtempSync(join(tmpdir(), "verify-cli-")), "b");
   const b = await buildBundle({
     mode: "crash", kernel: syntheticImage(), initrd: syntheticInitrd(), dtb: null, target: virtTarget(),
-    commandLine: "console=ttyAMA0", seed: new Uint8Array([1]), seedSource: "given",
+    commandLine: "console=ttyAMA0", seed: new Uint8Array([1]),
   });
   await writeDirAtomic(dir, b.files);
 });

@@ -89,7 +89,7 @@ export function writeHandBundle(dir: string, b: HandBundle): Manifest {
     chosen: { bootargs: b.bootargs },
     kernel: { format: "Image" },
     purgatory: { kind: `test trampoline (${b.purgatory ?? "trampoline"})` },
-    seed: "given",
+    seed: null,
     target: { ...b.target, dtb: null },
     baseDtb: { sha256: sha256(b.target.dtb!), size: b.target.dtb!.length },
     tools: { purgatory: "test/qemu/_bundle.ts", assembler: "none" },

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InputError, hex } from "../bytes/index.js";
+import { InputError, hex, inFile, inFileAsync } from "../bytes/index.js";
 import { buildElfcorehdr } from "../target/index.js";
 import { parseFdt, serializeFdt, type AddrSize } from "../fdt/index.js";
 import { checkImage, loadKernelImage, type KernelImage } from "../image/index.js";
@@ -45,11 +45,12 @@ export interface BundleInputs {
   readonly target: Target;
   /** The composed command line (see `composeCommandLine`). */
   readonly commandLine: string;
-  /** Seed bytes for kaslr-seed/rng-seed, and where they came from. */
+  /** Seed bytes for kaslr-seed/rng-seed; the manifest records them, so that the bundle can be rebuilt. */
   readonly seed: Uint8Array;
-  readonly seedSource: "given" | "random";
   /** The purgatory's UART: the target's (`auto`, the default), none, or one given. */
   readonly console?: ConsoleRequest;
+  /** The files the kernel, initrd, DTB and target came from, so that an error about their bytes names them. */
+  readonly names?: { readonly kernel?: string; readonly initrd?: string; readonly dtb?: string; readonly target?: string };
   readonly onMismatch?: Policy;
   /** Hash with the MMU and D-cache on (default true); off for platforms where an identity map is unwise. */
   readonly mmu?: boolean;
@@ -88,17 +89,21 @@ export const SEGMENT_FILE: Readonly<Record<Role, string>> = {
  */
 export async function buildBundle(o: BundleInputs): Promise<Bundle> {
   const { mode, target } = o;
+  const named = <T>(file: string | undefined, f: () => T): T => (file === undefined ? f() : inFile(file, f));
+  const namedAsync = <T>(file: string | undefined, f: () => Promise<T>): Promise<T> => (file === undefined ? f() : inFileAsync(file, f));
   // The initrd check inflates a gzip initramfs on node:zlib's worker thread:
   // started first, it overlaps the kernel, purgatory and DTB work below.
-  const initrdCheck = o.initrd === null ? null : o.initrd instanceof Uint8Array ? checkInitrd(o.initrd) : withFileSource(o.initrd.path, checkInitrd);
+  const initrd = o.initrd;
+  const initrdCheck = initrd === null ? null
+    : namedAsync(o.names?.initrd, () => (initrd instanceof Uint8Array ? checkInitrd(initrd) : withFileSource(initrd.path, checkInitrd)));
   initrdCheck?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
-  const kernel = await kernelOf(o.kernel, target.pageSize);
+  const kernel = await namedAsync(o.names?.kernel, () => kernelOf(o.kernel, target.pageSize));
   const dtbIn = o.dtb ?? target.dtb;
   if (dtbIn === null) {
     throw new InputError("NO_DTB", "Cannot build the bundle: no base device tree", "--dtb",
       "Pass --dtb FILE, or use a target description that carries the DTB (purgatory describe reads /sys/firmware/fdt)");
   }
-  const base = parseFdt(dtbIn);
+  const base = named(o.dtb !== null ? o.names?.dtb : o.names?.target, () => parseFdt(dtbIn));
   const initrdSize = o.initrd === null ? 0 : o.initrd instanceof Uint8Array ? o.initrd.length : o.initrd.size;
   if (mode === "crash" && target.crashKernel === null) {
     throw new InputError("NO_CRASH_KERNEL", "Cannot build a crash bundle: the target reserves no crash kernel memory", "target.crashKernel",
@@ -225,7 +230,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
       crypto: o.crypto ?? true,
       slotMap: purg.slots,
     },
-    seed: o.seedSource,
+    seed: Buffer.from(o.seed).toString("hex"),
     target: { ...target, dtb: null },
     baseDtb: { sha256: Buffer.from(sha(dtbIn)).toString("hex"), size: dtbIn.length },
     tools: { purgatory: TOOL_VERSION, assembler: purg.assembler },

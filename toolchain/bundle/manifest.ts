@@ -41,8 +41,13 @@ export interface Manifest {
   readonly chosen: unknown;
   readonly kernel: unknown;
   readonly purgatory: unknown;
-  /** Whether the seeds came from `--seed` (reproducible) or the OS's random source. */
-  readonly seed: "given" | "random";
+  /**
+   * The seed bytes kaslr-seed and rng-seed were derived from, hex: `--seed`
+   * with it rebuilds the same bundle. (They are in dtb.bin anyway.) Null when
+   * none is recorded: a bundle made by other means, or before seeds were
+   * recorded (those manifests say "given" or "random", read as null).
+   */
+  readonly seed: string | null;
   /** The target the load was planned for, without its base DTB (`baseDtb` names that). */
   readonly target: Target;
   /** The base device tree the DTB segment was edited from. */
@@ -99,7 +104,11 @@ export function parseManifest(text: string): Manifest {
   if (typeof baseDtb?.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(baseDtb.sha256) || typeof baseDtb.size !== "number") {
     throw new InputError("BAD_MANIFEST", "Cannot read manifest: baseDtb needs sha256 (hex) and size", "baseDtb");
   }
-  if (raw.seed !== "given" && raw.seed !== "random") throw new InputError("BAD_MANIFEST", "Cannot read manifest: seed is not \"given\" or \"random\"", "seed");
+  const seed = raw.seed;
+  if (seed !== null && (typeof seed !== "string" || !(/^([0-9a-f]{2})+$/.test(seed) || seed === "given" || seed === "random"))) {
+    throw new InputError("BAD_MANIFEST", `Cannot read manifest: seed ${JSON.stringify(seed)} is not the seed's bytes in lower-case hex`, "seed",
+      "Rebuild the bundle; `purgatory bundle` records the seed it used");
+  }
   return {
     format: MANIFEST_FORMAT,
     mode: doc.mode,
@@ -111,7 +120,7 @@ export function parseManifest(text: string): Manifest {
     chosen: raw.chosen,
     kernel: raw.kernel,
     purgatory: raw.purgatory,
-    seed: raw.seed,
+    seed: seed === null || seed === "given" || seed === "random" ? null : seed,
     target,
     baseDtb: { sha256: baseDtb.sha256, size: baseDtb.size },
     tools: { purgatory: String(tools?.purgatory ?? ""), assembler: String(tools?.assembler ?? "") },

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { mkdtemp, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "../bytes/index.js";
@@ -18,20 +18,54 @@ export interface StagedFile {
 const CHUNK = 1 << 20;
 
 /**
+ * Bundles being written by this process. A signal that would end it (Ctrl-C
+ * is SIGINT) runs no `finally`: without a handler, each would leave its
+ * hidden staging directory, as big as the kernel and initrd, beside the
+ * output. While any is open, SIGINT, SIGTERM and SIGHUP remove them, then end
+ * the process with the same signal, as it would have ended without us.
+ */
+const writing = new Set<BundleDir>();
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+function onSignal(signal: NodeJS.Signals): void {
+  for (const d of writing) d.abandon();
+  writing.clear();
+  for (const s of SIGNALS) process.off(s, onSignal);
+  process.kill(process.pid, signal);
+}
+
+function track(d: BundleDir, on: boolean): void {
+  const before = writing.size;
+  if (on) writing.add(d);
+  else writing.delete(d);
+  if (before === 0 && writing.size === 1) for (const s of SIGNALS) process.on(s, onSignal);
+  if (before > 0 && writing.size === 0) for (const s of SIGNALS) process.off(s, onSignal);
+}
+
+/**
  * A bundle directory being written atomically: every file goes into a fresh
  * sibling directory, which `commit` renames into place only when all of them
  * are written. An existing bundle at the path (it has a manifest.json) is
  * replaced; any other non-empty directory is refused rather than clobbered.
- * Until `commit`, `discard` (call it in `finally`) leaves nothing behind.
+ * Until `commit`, `discard` (call it in `finally`) leaves nothing behind, and
+ * neither does a signal that ends the process (see `onSignal`).
  */
 export class BundleDir {
   private committed = false;
+  /** The replaced bundle has been renamed aside to `old`, and the new one is not in place yet. */
+  private swapping = false;
 
   private constructor(
     private readonly target: string,
     private readonly tmp: string,
     private readonly replaces: boolean,
-  ) {}
+  ) {
+    track(this, true);
+  }
+
+  private get old(): string {
+    return `${this.tmp}.old`;
+  }
 
   /** @throws InputError `OUTPUT_EXISTS` for a non-empty directory that is not a bundle. */
   static async open(dir: string): Promise<BundleDir> {
@@ -99,16 +133,32 @@ export class BundleDir {
   async commit(files: ReadonlyMap<string, Uint8Array>): Promise<void> {
     if (this.committed) throw new TypeError(`BundleDir: ${this.target} is already committed`);
     for (const [name, bytes] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) await writeFile(join(this.tmp, name), bytes);
-    const old = `${this.tmp}.old`;
-    if (this.replaces) await rename(this.target, old);
+    if (this.replaces) {
+      await rename(this.target, this.old);
+      this.swapping = true;
+    }
     await rename(this.tmp, this.target);
     this.committed = true;
-    if (this.replaces) await rm(old, { recursive: true, force: true });
+    this.swapping = false;
+    if (this.replaces) await rm(this.old, { recursive: true, force: true });
+    track(this, false);
   }
 
   /** Removes the staging directory, unless it was committed. */
   async discard(): Promise<void> {
     if (!this.committed) await rm(this.tmp, { recursive: true, force: true });
+    track(this, false);
+  }
+
+  /**
+   * What `discard` does, synchronously, for a signal handler: the staging
+   * directory goes, and a bundle being replaced is put back (or, once the new
+   * one is in place, the old one's copy removed).
+   */
+  abandon(): void {
+    if (this.swapping && !existsSync(this.target)) renameSync(this.old, this.target);
+    if (!this.committed) rmSync(this.tmp, { recursive: true, force: true, maxRetries: 3 });
+    if (this.replaces) rmSync(this.old, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 

@@ -73,6 +73,15 @@ export function inFile<T>(file: string, parse: () => T): T {
   }
 }
 
+/** `inFile` for an asynchronous `parse`. */
+export async function inFileAsync<T>(file: string, parse: () => Promise<T>): Promise<T> {
+  try {
+    return await parse();
+  } catch (e) {
+    throw e instanceof InputError ? e.inFile(file) : e;
+  }
+}
+
 /** True when `e` is the project's input error (also across realms, by name). */
 export function isInputError(e: unknown): e is InputError {
   return e instanceof InputError;

@@ -2,7 +2,7 @@
  * Shared byte primitives: the error class for bad input, cursors with the byte
  * order in every name, and layout tables from which readers and writers derive.
  */
-export { InputError, inFile, isInputError } from "./error.js";
+export { InputError, inFile, inFileAsync, isInputError } from "./error.js";
 export { ERROR_CODES } from "./codes.js";
 export type { ErrorCode } from "./codes.js";
 export { ByteReader, ByteWriter, hex, hex64, readU32BE, toNumber, viewOf } from "./cursor.js";

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type { Argv, CommandModule } from "yargs";
-import { InputError } from "../bytes/index.js";
+import { InputError, inFile } from "../bytes/index.js";
 import { BundleDir, SEGMENT_FILE, buildBundle, composeCommandLine, describeBundle, parseConsoleRequest, type StagedFile } from "../bundle/index.js";
 import { ARM64_IMAGE_HEADER_SIZE, IMAGE_HEAD_SIZE, hasImageMagic } from "../image/index.js";
 import type { Policy } from "../purgatory/index.js";
 import { parseTarget } from "../target/index.js";
-import { readHead, readInput } from "./_files.js";
-import { UsageError, report, run } from "./_run.js";
+import { readHead, readInput, readText } from "./_files.js";
+import { UsageError, optionValue, report, run } from "./_run.js";
 
 /**
  * `purgatory bundle`: every segment of one kexec_load, laid out, digested into
@@ -38,7 +38,7 @@ const command: CommandModule<object, Args> = {
     y
       .usage(
         "$0 bundle --mode crash|reboot --kernel K [--initrd I] [--dtb D] --target T.json\n" +
-          "          [--append S | --command-line S | --reuse-cmdline] [--seed HEX] -o DIR\n\n" +
+          "          [--command-line S | --reuse-cmdline [--append S] | --append S] [--seed HEX] -o DIR\n\n" +
           "Unwraps the kernel (Image, Image.gz/.zst/.xz, EFI zboot, vmlinux, uImage), refuses a\n" +
           "truncated kernel or initramfs (cpio, gzip, zstd, xz, concatenated), builds the\n" +
           "elfcorehdr (crash), edits /chosen (bootargs, initrd, elfcorehdr, usable-memory-range,\n" +
@@ -47,20 +47,24 @@ const command: CommandModule<object, Args> = {
           "DIR gets one file per segment, manifest.json and segments.bin (for C loaders); it is\n" +
           "written atomically. Load it with examples/loader, check it with `purgatory verify DIR`,\n" +
           "try it with `purgatory boot DIR --qemu`.\n\n" +
+          "The new kernel's command line (/chosen/bootargs) is --command-line S as given, or the\n" +
+          "target's (--reuse-cmdline) followed by the words of --append, or --append alone. With none\n" +
+          "of the three the bundle has no bootargs: the property is deleted, and the kernel falls back\n" +
+          "to its built-in CONFIG_CMDLINE (often empty: no console=, no root=).\n\n" +
           "The purgatory prints on the target's console UART (--console auto: the one its device tree\n" +
           "names, docs/target.md) when this purgatory can drive it, and prints nothing otherwise (never\n" +
           "at a guessed address); the bundle says which. --on-mismatch reset needs PSCI, which the\n" +
           "target's device tree must list.",
       )
       .option("mode", { choices: ["crash", "reboot"] as const, demandOption: true, describe: "crash: kexec -p (capture kernel); reboot: kexec -l" })
-      .option("kernel", { type: "string", demandOption: true, describe: "The kernel to boot, in any arm64 format" })
-      .option("initrd", { alias: "ramdisk", type: "string", describe: "The initramfs for the new kernel" })
-      .option("dtb", { type: "string", describe: "Base device tree (default: the one in the target description)" })
-      .option("target", { alias: "t", type: "string", demandOption: true, describe: "target.json from `purgatory describe` or `purgatory target qemu-virt`" })
-      .option("append", { type: "string", describe: "Words appended to the command line" })
-      .option("command-line", { type: "string", describe: "The whole command line (an empty one deletes bootargs)" })
+      .option("kernel", { type: "string", requiresArg: true, demandOption: true, describe: "The kernel to boot, in any arm64 format (- for stdin)" })
+      .option("initrd", { alias: "ramdisk", type: "string", requiresArg: true, describe: "The initramfs for the new kernel (- for stdin)" })
+      .option("dtb", { type: "string", requiresArg: true, describe: "Base device tree (default: the one in the target description)" })
+      .option("target", { alias: "t", type: "string", requiresArg: true, demandOption: true, describe: "target.json from `purgatory describe` or `purgatory target qemu-virt`" })
+      .option("append", { type: "string", describe: "Words appended to the target's command line (--reuse-cmdline), or the whole command line alone" })
+      .option("command-line", { type: "string", describe: "The whole command line, not combined with --append (an empty one deletes bootargs; default: no bootargs)" })
       .option("reuse-cmdline", { type: "boolean", describe: "Start from the target's command line, without BOOT_IMAGE= (and crashkernel= in crash mode)" })
-      .option("seed", { type: "string", describe: "Hex seed for kaslr-seed and rng-seed: the same seed gives a byte-identical bundle (default: random)" })
+      .option("seed", { type: "string", describe: "Hex seed for kaslr-seed and rng-seed: the same seed gives a byte-identical bundle (default: 32 random bytes; manifest.json records the seed either way)" })
       .option("console", {
         type: "string",
         default: "auto",
@@ -76,12 +80,16 @@ const command: CommandModule<object, Args> = {
   handler: (argv) =>
     run(argv, async () => {
       if (argv.commandLine !== undefined && argv.reuseCmdline) throw new UsageError("--command-line and --reuse-cmdline both set the command line; add words with --append.");
+      if (argv.commandLine !== undefined && argv.append !== undefined) {
+        throw new UsageError("--command-line gives the whole command line and --append adds to the target's (with --reuse-cmdline): write the words of --append into --command-line.");
+      }
       let seed: Uint8Array;
       if (argv.seed !== undefined) {
         if (!/^([0-9a-fA-F]{2})+$/.test(argv.seed)) throw new UsageError("--seed takes an even number of hex digits, e.g. --seed 0123abcd");
         seed = new Uint8Array(Buffer.from(argv.seed, "hex"));
       } else seed = new Uint8Array(randomBytes(32));
-      const target = parseTarget(new TextDecoder().decode(readInput(argv.target)));
+      const purgatoryConsole = optionValue("--console", () => parseConsoleRequest(argv.console ?? "auto"));
+      const target = inFile(argv.target, () => parseTarget(readText(argv.target)));
       const commandLine = composeCommandLine({
         mode: argv.mode,
         commandLine: argv.commandLine,
@@ -109,6 +117,10 @@ const command: CommandModule<object, Args> = {
         const rawImage = argv.kernel !== "-" && hasImageMagic(readHead(argv.kernel, ARM64_IMAGE_HEADER_SIZE));
         const kernel = rawImage ? stage(SEGMENT_FILE.kernel, argv.kernel, IMAGE_HEAD_SIZE) : readInput(argv.kernel);
         const initrd = argv.initrd === undefined ? null : argv.initrd === "-" ? readInput("-") : stage(SEGMENT_FILE.initrd, argv.initrd);
+        if (initrd !== null && (initrd instanceof Uint8Array ? initrd.length : initrd.size) === 0) {
+          throw new InputError("BAD_VALUE", `Cannot use the initrd: --initrd ${argv.initrd} is empty`, "--initrd",
+            "Give the initramfs (a cpio archive, usually compressed), or leave --initrd out to boot without one");
+        }
         const dtb = argv.dtb === undefined ? null : readInput(argv.dtb);
         const b = await buildBundle({
           mode: argv.mode,
@@ -118,11 +130,11 @@ const command: CommandModule<object, Args> = {
           target,
           commandLine,
           seed,
-          seedSource: argv.seed === undefined ? "random" : "given",
-          console: parseConsoleRequest(argv.console ?? "auto"),
+          console: purgatoryConsole,
           onMismatch: argv.onMismatch ?? "spin",
           mmu: argv.mmu ?? true,
           crypto: argv.crypto ?? true,
+          names: { kernel: argv.kernel, target: argv.target, ...(argv.initrd === undefined ? {} : { initrd: argv.initrd }), ...(argv.dtb === undefined ? {} : { dtb: argv.dtb }) },
         });
         await out.commit(b.files).catch((e: unknown) => {
           throw writeFailed(e);

@@ -34,7 +34,7 @@ const command: CommandModule<object, Args> = {
           "anywhere. Without -o the description is printed (it is JSON); warnings go to stderr.",
       )
       .option("root", { type: "string", describe: "Read the files under DIR instead of / (a copied tree)" })
-      .option("from", { type: "string", describe: "Read a capture written by examples/collect-target.sh (- for stdin)" })
+      .option("from", { type: "string", requiresArg: true, describe: "Read a capture written by examples/collect-target.sh (- for stdin)" })
       .option("page-size", { type: "number", choices: [4096, 16384, 65536], describe: "The target's page size (getconf PAGESIZE), when neither auxv nor vmcoreinfo gives it" })
       .option("output", { alias: "o", type: "string", describe: "Write target.json here (atomically) and print a summary" })
       .option("json", { type: "boolean", describe: "Print the summary as JSON (with -o)" })

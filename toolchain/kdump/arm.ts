@@ -70,7 +70,7 @@ export async function armKdump(o: ArmOptions): Promise<ArmReport> {
     initrdSha = Buffer.from(initrd.sha256).toString("hex");
     const b = await buildBundle({
       mode: "crash", kernel, initrd, dtb: null, target: now.target, commandLine,
-      seed: new Uint8Array(randomBytes(32)), seedSource: "random", console: parseConsoleRequest(o.console),
+      seed: new Uint8Array(randomBytes(32)), console: parseConsoleRequest(o.console),
     });
     await out.commit(b.files);
     manifest = b.manifest;

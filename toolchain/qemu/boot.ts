@@ -110,8 +110,8 @@ export function planBoot(b: BundleOnDisk, o: Omit<BootOptions, "timeoutMs" | "ex
       o.memory === undefined ? "target.memory" : "-m", `Rebuild for a ${name} target with at most ${machine.maxMemory >> 20n} MiB`);
   }
   const smp = o.smp ?? Math.max(dt.cpus, 1);
-  if (smp > machine.maxCpus) {
-    throw new InputError("BAD_OPTION", `Cannot start QEMU ${qemuName} with ${smp} CPUs: it holds at most ${machine.maxCpus}`, o.smp === undefined ? "/cpus" : "--smp", `Give --smp 1..${machine.maxCpus}`);
+  if (!Number.isInteger(smp) || smp < 1 || smp > machine.maxCpus) {
+    throw new InputError("BAD_OPTION", `Cannot start QEMU ${qemuName} with ${smp} CPUs: it holds 1 to ${machine.maxCpus}`, o.smp === undefined ? "/cpus" : "--smp", `Give --smp 1..${machine.maxCpus}`);
   }
   const ram = { start: machine.ramBase, end: machine.ramBase + memory };
   const rom = machine.dtbRom;

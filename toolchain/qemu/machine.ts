@@ -137,13 +137,14 @@ const UNITS: Readonly<Record<string, bigint>> = { "": 1n, K: 1n << 10n, M: 1n <<
 /**
  * Parses a size or address the way the kernel's `memparse` reads
  * `crashkernel=`: decimal or 0x-hex, then an optional K, M, G or T (binary
- * units). With `needUnit`, a bare number is refused: QEMU reads `-m 512` as
- * MiB while the kernel reads 512 as bytes, so a unit removes the doubt.
+ * units). With `needUnit`, a bare decimal number is refused: QEMU reads
+ * `-m 512` as MiB while the kernel reads 512 as bytes, so a unit removes the
+ * doubt; a 0x-hex number is bytes to both (and the form the refusal suggests).
  * @throws InputError `BAD_OPTION` at `where`.
  */
 export function parseSize(text: string, where: string, needUnit = false): bigint {
   const m = /^(0x[0-9a-f]+|[0-9]+)([KMGT]?)$/i.exec(text.trim());
-  if (m === null || (needUnit && m[2] === "")) {
+  if (m === null || (needUnit && m[2] === "" && !/^0x/i.test(m[1]!))) {
     throw new InputError("BAD_OPTION", `Cannot read ${where} ${JSON.stringify(text)}: expected a number with a unit K, M, G or T`, where, "Write e.g. 512M, 1G or 0x50000000");
   }
   return BigInt(m[1]!) * UNITS[m[2]!.toUpperCase()]!;
