@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +31,13 @@ describe("purgatory describe", () => {
     expect([b.code, b.stderr]).toEqual([0, ""]);
     expect(a.stdout).toBe(GOLDEN);
     expect(b.stdout).toBe(GOLDEN);
+  });
+
+  it("reads the capture from stdin with --from -, as its --help and collect-target.sh show", () => {
+    const main = join(import.meta.dirname, "../../dist/bin/purgatory.mjs");
+    const r = spawnSync(process.execPath, [main, "describe", "--from", "-"], { input: readFileSync(capture), encoding: "utf8" });
+    expect([r.status, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toBe(GOLDEN);
   });
 
   it("-o writes the file atomically and prints a summary, as text or --json", async () => {

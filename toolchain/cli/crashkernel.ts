@@ -68,14 +68,14 @@ const command: CommandModule<object, Args> = {
           "crash memory, the report says whether that is enough or by how much it is short.\n" +
           "docs/crashkernel.md has the model, every constant's source and the peers' formulas.",
       )
-      .option("target", { alias: "t", type: "string", demandOption: true, describe: "target.json from `purgatory describe` or `purgatory target qemu-virt`" })
-      .option("kernel", { type: "string", demandOption: true, describe: "The capture kernel, in any arm64 format (its image_size counts, not the file size)" })
-      .option("initrd", { alias: "ramdisk", type: "string", describe: "The capture initramfs: cpio, gzip/zstd/xz-compressed cpio, or an early cpio followed by a compressed one" })
+      .option("target", { alias: "t", type: "string", requiresArg: true, demandOption: true, describe: "target.json from `purgatory describe` or `purgatory target qemu-virt`" })
+      .option("kernel", { type: "string", requiresArg: true, demandOption: true, describe: "The capture kernel, in any arm64 format (its image_size counts, not the file size)" })
+      .option("initrd", { alias: "ramdisk", type: "string", requiresArg: true, describe: "The capture initramfs: cpio, gzip/zstd/xz-compressed cpio, or an early cpio followed by a compressed one" })
       .option("append", { type: "string", describe: "Words appended to the capture command line" })
       .option("command-line", { type: "string", describe: "The whole capture command line" })
       .option("reuse-cmdline", { type: "boolean", describe: "Start from the target's command line, without BOOT_IMAGE= and crashkernel=" })
       .option("cpus", { type: "number", describe: "Possible CPUs of the crashed machine (default: its crash notes, else the CPUs in its DTB)" })
-      .option("calibration", { type: "string", describe: "A calibration file with measured constants (format purgatory-crashkernel-calibration/1)" })
+      .option("calibration", { type: "string", requiresArg: true, describe: "A calibration file with measured constants (format purgatory-crashkernel-calibration/1)" })
       .option("fleet", { type: "string", describe: "RAM sizes of the machines one crashkernel= must serve, e.g. 2G,4G,16G,64G: prints the range form" })
       .option("dma-bits", { type: "number", describe: "Address bits of the platform's DMA masters (default 32; 30 on a Raspberry Pi 4)" })
       .option("json", { type: "boolean", describe: "Print the estimate as JSON" })

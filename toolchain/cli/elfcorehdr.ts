@@ -38,7 +38,7 @@ const command: CommandModule<object, Args> = {
           "fs/proc/vmcore.c, and every SYMBOL() of vmcoreinfo must fall inside a PT_LOAD; on a finding\n" +
           "nothing is written and the exit status is 1 (--force writes despite lint findings).",
       )
-      .option("target", { alias: "t", type: "string", demandOption: true, describe: "target.json from `purgatory describe`" })
+      .option("target", { alias: "t", type: "string", requiresArg: true, demandOption: true, describe: "target.json from `purgatory describe`" })
       .option("output", { alias: "o", type: "string", demandOption: true, describe: "Where to write the header (atomically)" })
       .option("dump", { type: "boolean", describe: "Also print every header field with its offset" })
       .option("force", { type: "boolean", describe: "Write even when the coverage lint has findings" })

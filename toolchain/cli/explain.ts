@@ -155,7 +155,7 @@ const explain: CommandModule<object, ExplainArgs> = {
         describe: "A bundle directory (its manifest.json is read) or a JSON segment list",
       })
       .option("target", {
-        type: "string",
+        type: "string", requiresArg: true,
         describe: "target.json (as `purgatory describe` writes it) to check against; overrides the manifest's target",
       })
       .option("json", { type: "boolean", describe: "Print the report as JSON" })
