@@ -139,12 +139,16 @@ describe("purgatory boot --qemu reports failures with exit 1", () => {
     }
   });
 
-  it("is a usage error (exit 2) with --no-qemu, a bad --expect or a bad --timeout", async () => {
+  it("is a usage error (exit 2) with --no-qemu, a bad --expect, --timeout, --smp or -m, naming the option", async () => {
     const b = bundle("plain", await target(false, 1), "plain");
     expect((await boot([b, "--no-qemu"])).code).toBe(2);
-    for (const bad of [["--expect", "("], ["--timeout", "0"]]) {
+    const cases: [string[], string][] = [
+      [["--expect", "("], "--expect"], [["--timeout", "0"], "--timeout"], [["--smp", "0"], "--smp"], [["--smp", "9"], "--smp"],
+      [["--smp", "1.5"], "--smp"], [["-m", "lots"], "-m"], [["-m", "1000K"], "-m"],
+    ];
+    for (const [bad, where] of cases) {
       const r = await boot([b, ...bad, "--json"]);
-      expect([r.code, JSON.parse(r.out).error.code]).toEqual([2, "BAD_OPTION"]);
+      expect([bad, r.code, JSON.parse(r.out).error]).toEqual([bad, 2, expect.objectContaining({ code: "BAD_OPTION", where })]);
     }
   });
 });

@@ -62,7 +62,9 @@ describe("purgatory target qemu-virt", () => {
     const out = join(dir, "bad.json");
     const cases: [string[], string, number][] = [
       [["-m", "512"], "BAD_OPTION", 2],
+      [["-m", "lots"], "BAD_OPTION", 2],
       [["--smp", "9"], "BAD_OPTION", 2],
+      [["--smp", "0"], "BAD_OPTION", 2],
       [["--crashkernel", "64M@0x40000000"], "NO_FIT", 1],
       [["--qemu-binary", join(dir, "no-qemu")], "QEMU_MISSING", 1],
       [["--dtb", join(dir, "x.dtb")], "", 2],

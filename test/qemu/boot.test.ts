@@ -151,7 +151,7 @@ describe("planBoot checks that the bundle fits the machine QEMU will emulate", a
     const dir = bundle("zcu102", { target: zcu102, at: AT_ZCU102 });
     expect(planBoot(await readBundle(dir), {})).toEqual({ name: "xlnx-zcu102", el2: false, memory: GiB, smp: 4 });
     expect(planBoot(await readBundle(dir), { el2: true, smp: 1 })).toEqual({ name: "xlnx-zcu102", el2: true, memory: GiB, smp: 1 });
-    expect(code(planBoot, await readBundle(dir), { smp: 5 })).toMatch(/^BAD_OPTION: Cannot start QEMU xlnx-zcu102 with 5 CPUs: it holds at most 4/);
+    expect(code(planBoot, await readBundle(dir), { smp: 5 })).toMatch(/^BAD_OPTION: Cannot start QEMU xlnx-zcu102 with 5 CPUs: it holds 1 to 4/);
     expect(code(planBoot, await readBundle(dir), { memory: 3n * GiB })).toMatch(/^BAD_OPTION: Cannot give QEMU xlnx-zcu102 3072 MiB: it maps at most 2048 MiB from 0x0/);
     // A virt bundle's addresses are above a 1 GiB zcu102's RAM, and a zcu102 bundle's below virt's.
     expect(code(planBoot, await readBundle(bundle("zcu102-high", { target: zcu102 })), {})).toMatch(/^SEGMENT_OUTSIDE_RAM: .*QEMU xlnx-zcu102 will have RAM 0x0-0x40000000/);

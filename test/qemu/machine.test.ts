@@ -47,6 +47,8 @@ describe("parseSize reads sizes and addresses as memparse does", () => {
   it("refuses a bare number where a unit is needed (QEMU reads -m 512 as MiB, the kernel as bytes)", () => {
     expect(code(() => parseSize("512", "-m", true))).toBe("BAD_OPTION");
     expect(parseSize("512M", "-m", true)).toBe(512n * MiB);
+    // A 0x number is bytes to QEMU and to the kernel alike: the form the refusal itself suggests.
+    expect(parseSize("0x40000000", "-m", true)).toBe(GiB);
   });
 });
 

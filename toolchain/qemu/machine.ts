@@ -145,7 +145,8 @@ const UNITS: Readonly<Record<string, bigint>> = { "": 1n, K: 1n << 10n, M: 1n <<
 export function parseSize(text: string, where: string, needUnit = false): bigint {
   const m = /^(0x[0-9a-f]+|[0-9]+)([KMGT]?)$/i.exec(text.trim());
   if (m === null || (needUnit && m[2] === "" && !/^0x/i.test(m[1]!))) {
-    throw new InputError("BAD_OPTION", `Cannot read ${where} ${JSON.stringify(text)}: expected a number with a unit K, M, G or T`, where, "Write e.g. 512M, 1G or 0x50000000");
+    throw new InputError("BAD_OPTION", `Cannot read ${where} ${JSON.stringify(text)}: expected a number with a unit K, M, G or T${needUnit ? ", or 0x-hex bytes" : ""}`, where,
+      "Write e.g. 512M, 1G or 0x50000000");
   }
   return BigInt(m[1]!) * UNITS[m[2]!.toUpperCase()]!;
 }
