@@ -16,7 +16,7 @@
 # number of files, so a capture cut short on the way is refused. It holds:
 #   /proc/iomem, /proc/cmdline, /proc/self/auxv (for AT_PAGESZ),
 #   /proc/sys/kernel/random/boot_id (the boot the capture describes),
-#   /sys/kernel/vmcoreinfo, /sys/firmware/fdt,
+#   /sys/kernel/vmcoreinfo, /sys/firmware/fdt, /sys/kernel/security/lockdown,
 #   /sys/devices/system/cpu/cpuN/crash_notes and crash_notes_size,
 #   /proc/kcore: only its ELF header, program headers and note segment (which
 #     holds the VMCOREINFO note). kcore describes all of memory, so the script
@@ -100,6 +100,7 @@ emit proc/sys/kernel/random/boot_id || true # optional: only `purgatory kdump` t
 emit proc/self/auxv || note "no /proc/self/auxv; pass --page-size to describe"
 emit sys/kernel/vmcoreinfo || note "no /sys/kernel/vmcoreinfo (kernel without CONFIG_CRASH_CORE?)"
 emit sys/firmware/fdt || note "no /sys/firmware/fdt"
+emit sys/kernel/security/lockdown || note "no /sys/kernel/security/lockdown (securityfs not mounted?): explain cannot tell whether lockdown refuses kexec_load"
 for d in "$root"/sys/devices/system/cpu/cpu[0-9]*; do
 	[ -d "$d" ] || continue
 	cpu=${d#"$root"/}

@@ -60,6 +60,13 @@ describe("buildBundle", () => {
     expect(Buffer.compare(c.files.get("dtb.bin")!, a.files.get("dtb.bin")!)).not.toBe(0);
   });
 
+  it("refuses a target under lockdown, where kexec_load fails with EPERM whatever the load", async () => {
+    await expect(buildBundle(inputs("reboot", { ...virtTarget(), lockdown: "integrity" }))).rejects.toMatchObject({
+      code: "KEXEC_LOAD_REFUSED", where: "target.lockdown", message: expect.stringMatching(/lockdown=integrity, where kexec_load fails with EPERM/),
+    });
+    expect((await buildBundle(inputs("reboot", { ...virtTarget(), lockdown: "none" }))).manifest.target.lockdown).toBe("none");
+  });
+
   it("refuses a crash bundle for a target without crash memory or vmcoreinfo, with a fix", async () => {
     await expect(buildBundle(inputs("crash", { ...virtTarget(), crashKernel: null }))).rejects.toThrow(/crashkernel=/);
     await expect(buildBundle(inputs("crash", { ...virtTarget(), vmcoreinfo: null }))).rejects.toThrow(InputError);

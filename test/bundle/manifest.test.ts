@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseManifest, serializeManifest } from "../../toolchain/bundle/index.js";
+import { MANIFEST_KEYS, parseManifest, serializeManifest } from "../../toolchain/bundle/index.js";
 import { thrown } from "../_thrown.js";
 
 const golden = readFileSync(new URL("./fixtures/virt-crash.manifest.json", import.meta.url), "utf8");
@@ -11,6 +11,10 @@ describe("parseManifest", () => {
     const m = parseManifest(golden);
     expect(m.seed).toBe("5eed");
     expect(serializeManifest(m)).toBe(golden);
+  });
+
+  it("lists in MANIFEST_KEYS exactly the keys a manifest has", () => {
+    expect(MANIFEST_KEYS).toEqual(Object.keys(JSON.parse(golden)));
   });
 
   it("reads the seed words of older manifests and null as no recorded seed", () => {

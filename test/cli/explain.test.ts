@@ -3,11 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import yargs from "yargs";
+import bundleCommand from "../../toolchain/cli/bundle.js";
 import explain from "../../toolchain/cli/explain.js";
 import { planLayout } from "../../toolchain/layout/index.js";
 import { serializeTarget } from "../../toolchain/target/index.js";
 import { expectGolden, fixtureInput } from "../layout/_fixture.js";
 import { buildBundle, writeDirAtomic } from "../../toolchain/bundle/index.js";
+import { runCli } from "../_cli.js";
 import { syntheticImage, syntheticInitrd, virtTarget } from "../bundle/_inputs.js";
 
 /** Runs `purgatory explain ARGS` in-process; returns stdout, stderr and the exit code. */
@@ -134,5 +136,37 @@ describe("purgatory explain", () => {
     const b = await cli([join(scratch, "broken.json")]);
     expect(b.code).toBe(1);
     expect(b.err).toMatch(/Cannot parse the load.*offset 0x1b/);
+  });
+
+  it("reads a bundle's files too: a deleted initrd.bin fails it, and a manifest's own keys are not 'ignored'", async () => {
+    const inputs = mkdtempSync(join(scratch, "bundle-"));
+    const put = (name: string, bytes: Uint8Array | string) => (writeFileSync(join(inputs, name), bytes), join(inputs, name));
+    const dir = join(inputs, "kdump");
+    const b = await runCli(bundleCommand, [
+      "bundle", "--mode", "crash", "--kernel", put("Image", syntheticImage()), "--initrd", put("initrd", syntheticInitrd()),
+      "-t", put("target.json", serializeTarget(virtTarget())), "--append", "console=ttyAMA0", "--seed", "00", "-o", dir,
+    ]);
+    expect(b.code, b.stderr).toBe(0);
+    const ok = await cli([dir]);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain("no violations: kexec_load accepts this load");
+    expect(ok.out).not.toContain("ignored keys");
+    rmSync(join(dir, "initrd.bin"));
+    const r = await cli([dir]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("1 bundle file not as the manifest says");
+    expect(r.out).toContain("  [missing] initrd: initrd.bin cannot be read: ENOENT");
+    expect(r.out).not.toContain("no violations:");
+    const j = await cli([dir, "--json"]);
+    expect(JSON.parse(j.out).fileFaults).toEqual([{ role: "initrd", file: "initrd.bin", fault: "missing", detail: "initrd.bin cannot be read: ENOENT" }]);
+  });
+
+  it("makes lockdown the verdict (EPERM) for a target that states it, and keeps it a caveat otherwise", async () => {
+    const t = join(scratch, "locked.json");
+    writeFileSync(t, serializeTarget({ ...fixtureInput("test/layout/fixtures/virt-1g-crash/").target, lockdown: "integrity" }));
+    const r = await cli([`${FIXTURES}explain-bundle-crash`, "--target", t]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("[EPERM] lockdown: the target runs under lockdown=integrity (/sys/kernel/security/lockdown): kexec_load refuses every load");
+    expect(r.out).toContain("verdict: kexec_load would fail with EPERM");
   });
 });

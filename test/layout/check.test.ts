@@ -70,6 +70,8 @@ const extraPages: LoadSegment[] = Array.from({ length: 12 }, (_, i) => seg(undef
 
 // One crafted violation per rule: exactly that finding, with the rule's errno.
 const CASES: Case[] = [
+  ["a crash load under lockdown=integrity", CRASH, { ...CRASH_FACTS, lockdown: "integrity" }, "lockdown", undefined],
+  ["a reboot load under lockdown=confidentiality", REBOOT, { ...REBOOT_FACTS, lockdown: "confidentiality" }, "lockdown", undefined],
   ["an unknown flag bit", { ...CRASH, flags: 0xb70101 }, CRASH_FACTS, "flags", undefined],
   ["KEXEC_PRESERVE_CONTEXT, which arm64 lacks", { ...REBOOT, flags: 0xb70002 }, REBOOT_FACTS, "flags", undefined],
   ["17 segments", { ...CRASH, segments: [...CRASH.segments, ...extraPages] }, CRASH_FACTS, "segment-count", undefined],
@@ -131,6 +133,19 @@ describe("checkLoad", () => {
     expect(found[0]!.segment).toBe(segment);
     expect(found[0]!.message.length).toBeGreaterThan(20);
     expect(found[0]!.fix.length).toBeGreaterThan(10);
+  });
+
+  it("finds nothing under lockdown=none, and makes lockdown the verdict (EPERM, checked first) otherwise", () => {
+    expect(checkLoad(CRASH, { ...CRASH_FACTS, lockdown: "none" })).toEqual([]);
+    const both = checkLoad({ ...CRASH, flags: 0xb70101 }, { ...CRASH_FACTS, lockdown: "integrity" });
+    expect(both.map((v) => v.rule)).toEqual(["lockdown", "flags"]);
+    expect(kernelVerdict(both)).toBe("EPERM");
+  });
+
+  it("keeps the lockdown caveat only while the level is unknown", () => {
+    const eperm = (facts: CheckFacts) => loadCaveats(CRASH, facts).filter((c) => /lockdown/.test(c.message)).length;
+    expect(eperm(CRASH_FACTS)).toBe(1);
+    expect(eperm({ ...CRASH_FACTS, lockdown: "none" })).toBe(0);
   });
 
   it("covers every rule with a crafted case (the console's below)", () => {

@@ -35,7 +35,7 @@ describe("examples/collect-target.sh", () => {
       "proc/cmdline", "proc/iomem", "proc/kcore", "proc/self/auxv",
       "sys/devices/system/cpu/cpu0/crash_notes", "sys/devices/system/cpu/cpu0/crash_notes_size",
       "sys/devices/system/cpu/cpu1/crash_notes", "sys/devices/system/cpu/cpu1/crash_notes_size",
-      "sys/firmware/fdt", "sys/kernel/vmcoreinfo",
+      "sys/firmware/fdt", "sys/kernel/security/lockdown", "sys/kernel/vmcoreinfo",
     ]);
   });
 

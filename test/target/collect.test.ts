@@ -47,6 +47,23 @@ describe("collectTarget", () => {
     expect(target.dtb?.subarray(0, 4)).toEqual(Uint8Array.of(0xd0, 0x0d, 0xfe, 0xed));
   });
 
+  it("reads the lockdown level, the bracketed word, and leaves it out when securityfs has no lockdown file", () => {
+    const r = root();
+    const file = join(r, "sys/kernel/security/lockdown");
+    writeFileSync(file, "none integrity [confidentiality]\n");
+    expect(collectTarget(fsSource(r)).target.lockdown).toBe("confidentiality");
+    writeFileSync(file, "none [integrity] confidentiality\n");
+    expect(collectTarget(fsSource(r)).target.lockdown).toBe("integrity");
+    for (const bad of ["none integrity confidentiality\n", "[lax]\n"]) {
+      writeFileSync(file, bad);
+      expect(codeOf(() => collectTarget(fsSource(r)))).toBe("BAD_SYSFS");
+    }
+    rmSync(file);
+    const { target, warnings } = collectTarget(fsSource(r));
+    expect(target.lockdown).toBeUndefined();
+    expect(warnings).toEqual([]);
+  });
+
   it("reads only the head of a 16 GiB sparse /proc/kcore", () => {
     // readFileSync of the whole file would throw ERR_FS_FILE_TOO_LARGE
     expect(() => collectTarget(fsSource(root()))).not.toThrow();

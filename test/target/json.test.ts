@@ -25,6 +25,14 @@ describe("parseTarget / serializeTarget", () => {
     expect(t.dtb?.length).toBe(7816);
   });
 
+  it("reads a description written before the lockdown field, and writes none back", () => {
+    const old = JSON.stringify({ ...DOC, lockdown: undefined });
+    const t = parseTarget(old);
+    expect(t.lockdown).toBeUndefined();
+    expect(JSON.parse(serializeTarget(t))).not.toHaveProperty("lockdown");
+    expect(parseTarget(JSON_TEXT).lockdown).toBe("none");
+  });
+
   it("keeps 64-bit values exact and omits unknown vmcoreinfo text", () => {
     const t: Target = {
       ...parseTarget(JSON_TEXT),
@@ -74,6 +82,8 @@ describe("parseTarget / serializeTarget", () => {
       [(d) => { d.dtb = "not base64!"; }, "dtb", /not canonical base64/],
       [(d) => { d.dtb = "AAAAAA=="; }, "dtb", /FDT magic/],
       [(d) => { d.commandLine = "a\u0000b"; }, "commandLine", /NUL/],
+      [(d) => { d.lockdown = "full"; }, "lockdown", /lockdown string "full" is not one of none, integrity, confidentiality/],
+      [(d) => { d.lockdown = null; }, "lockdown", /lockdown null is not one of/],
     ];
     for (const [edit, where, message] of cases) {
       const e = thrown(withEdit(edit));

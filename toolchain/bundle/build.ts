@@ -109,6 +109,10 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
     throw new InputError("NO_CRASH_KERNEL", "Cannot build a crash bundle: the target reserves no crash kernel memory", "target.crashKernel",
       "Boot the target with crashkernel=256M (or more) and describe it again");
   }
+  if (target.lockdown !== undefined && target.lockdown !== "none") {
+    throw new InputError("KEXEC_LOAD_REFUSED", `Cannot build a bundle for this target: it runs under lockdown=${target.lockdown}, where kexec_load fails with EPERM for every load`,
+      "target.lockdown", "Boot the target without lockdown (Secure Boot off), or load a signed kernel with kexec_file_load (kexec -s) instead of a bundle");
+  }
   const elf = mode === "crash" ? buildElfcorehdr(target) : null;
   const request = o.console ?? "auto";
   const uart = chooseUart(request, target);

@@ -10,7 +10,7 @@ export { COMMAND_LINE_SIZE, RNG_SEED_SIZE, composeCommandLine, editChosen, expan
 export type { ChosenInputs, ChosenResult, ChosenValue, CommandLineOptions } from "./chosen.js";
 export { checkPolicy, checkUartAddress, chooseUart, formatUart, forPurgatory, parseConsoleRequest, uartWindow } from "./console.js";
 export type { ChosenUart, ConsoleRequest, PurgatoryConsole, Uart } from "./console.js";
-export { MANIFEST_FORMAT, parseManifest, serializeManifest } from "./manifest.js";
+export { MANIFEST_FORMAT, MANIFEST_KEYS, parseManifest, serializeManifest } from "./manifest.js";
 export type { Manifest, ManifestSegment } from "./manifest.js";
 export { ROLE_CODES, TABLE_ENTRY, TABLE_HEADER, decodeSegmentTable, encodeSegmentTable } from "./table.js";
 export type { SegmentTable, TableSegment } from "./table.js";

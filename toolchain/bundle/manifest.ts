@@ -10,6 +10,11 @@ import { parseTarget, serializeTarget, type Target } from "../target/index.js";
 
 export const MANIFEST_FORMAT = "purgatory-bundle/1";
 
+/** The top-level keys of a manifest, sorted (as written). */
+export const MANIFEST_KEYS: readonly string[] = [
+  "baseDtb", "chosen", "dtbAddress", "entry", "flags", "format", "kernel", "kernelEntry", "mode", "purgatory", "seed", "segments", "target", "tools",
+];
+
 export interface ManifestSegment {
   readonly role: Role;
   /** File name inside the bundle directory. */

@@ -27,7 +27,8 @@ const command: CommandModule<object, Args> = {
       .usage(
         "$0 describe [--root DIR | --from CAPTURE] [--page-size N] [-o target.json]\n\n" +
           "Reads /proc/iomem, /proc/cmdline, /proc/self/auxv, /proc/kcore (header and notes only),\n" +
-          "/sys/kernel/vmcoreinfo, /sys/firmware/fdt and /sys/devices/system/cpu/cpuN/crash_notes{,_size}\n" +
+          "/sys/kernel/vmcoreinfo, /sys/firmware/fdt, /sys/kernel/security/lockdown (the lockdown level:\n" +
+          "integrity and confidentiality refuse kexec_load) and /sys/devices/system/cpu/cpuN/crash_notes{,_size}\n" +
           "and writes the versioned JSON every later step takes, with the console UART, the PSCI\n" +
           "conduit and the CPUs' enable-methods the DTB gives (docs/target.md). Run it as root on the arm64 target;\n" +
           "on a target without Node, run examples/collect-target.sh there and describe --from its output\n" +
@@ -76,7 +77,8 @@ interface Summary {
   cpuNotes: number;
   vmcoreinfoText: boolean;
   osRelease: string | null;
-  dtbBytes: number | null;
+  dtbBytes: bigint | null;
+  lockdown: Target["lockdown"] | null;
   console: Target["console"];
   psci: Target["psci"];
   cpuEnableMethod: Target["cpuEnableMethod"];
@@ -94,7 +96,8 @@ function summary(output: string, t: Target, warnings: readonly string[]): Summar
     cpuNotes: t.cpuNotes.length,
     vmcoreinfoText: text !== undefined,
     osRelease: text === undefined ? null : parseVmcoreinfo(text).osRelease,
-    dtbBytes: t.dtb?.length ?? null,
+    dtbBytes: t.dtb === null ? null : BigInt(t.dtb.length),
+    lockdown: t.lockdown ?? null,
     console: t.console,
     psci: t.psci,
     cpuEnableMethod: t.cpuEnableMethod,
@@ -112,10 +115,11 @@ function summaryText(s: Summary): string {
     `  CPU notes    ${s.cpuNotes}`,
     `  vmcoreinfo   ${s.vmcoreinfoText ? `text of ${s.osRelease ?? "an unnamed kernel"}` : "address only, no text"}`,
     `  page size    ${s.pageSize}`,
-    `  DTB          ${s.dtbBytes === null ? "none" : `${s.dtbBytes} bytes`}`,
+    `  DTB          ${s.dtbBytes === null ? "none" : `${hex(s.dtbBytes)} bytes`}`,
     `  console      ${describeConsole(s.console)}`,
     `  PSCI         ${s.psci === null ? "none" : `over ${s.psci.toUpperCase()}`}`,
     `  CPUs         ${describeCpus(s)}`,
+    `  lockdown     ${s.lockdown === null ? "unknown (no /sys/kernel/security/lockdown)" : s.lockdown === "none" ? "none" : `${s.lockdown}: kexec_load is refused (EPERM); only kexec_file_load with a signed kernel`}`,
     ...s.warnings.map((w) => `warning: ${w}`),
   ];
   return lines.join("\n");

@@ -1,8 +1,8 @@
 import { statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
-import { hex, hex64 } from "../bytes/index.js";
-import { formatUart, parseConsoleRequest, uartWindow } from "../bundle/index.js";
+import { hex, hex64, inFile } from "../bytes/index.js";
+import { MANIFEST_FORMAT, MANIFEST_KEYS, formatUart, parseConsoleRequest, readBundle, uartWindow, type SegmentFault } from "../bundle/index.js";
 import {
   RULES,
   checkConsoleWindow,
@@ -56,23 +56,35 @@ export interface Explanation {
   readonly console: string | null;
   /** Why a bundle's purgatory prints nothing, or null. */
   readonly consoleNote: string | null;
-  /** Top-level keys of the file that explain does not use. */
+  /**
+   * For a bundle (a manifest with `format`), each segment file that is
+   * missing, of another size or another SHA-256 than the manifest says: a
+   * loader could not load it as described. Null for a bare segment list.
+   */
+  readonly fileFaults: readonly SegmentFault[] | null;
+  /** Top-level keys of the file that explain does not use (a bundle manifest's own keys are not listed). */
   readonly ignored: readonly string[];
 }
 
-/** Reads FILE (a bundle directory's manifest.json, or a JSON segment list) and checks it. */
-export function explainFile(file: string, targetPath: string | undefined): Explanation {
+/**
+ * Reads FILE (a bundle directory or its manifest.json, or a JSON segment
+ * list) and checks it; a bundle's segment files are read and hashed too.
+ */
+export async function explainFile(file: string, targetPath: string | undefined): Promise<Explanation> {
   const manifest = isDirectory(file) ? join(file, "manifest.json") : file;
   const text = readText(manifest, isDirectory(file) ? "Is this a bundle directory? It has no manifest.json" : undefined);
-  const doc = parseLoadJson(text);
+  const doc = inFile(manifest, () => parseLoadJson(text));
+  const raw = JSON.parse(text) as { format?: unknown; purgatory?: { console?: unknown; consoleNote?: unknown } };
+  const bundle = raw.format === MANIFEST_FORMAT;
   let target: Target | undefined;
   let source: string | null = null;
   if (targetPath !== undefined) {
-    target = parseTarget(readText(targetPath));
+    target = inFile(targetPath, () => parseTarget(readText(targetPath)));
     source = targetPath;
   } else if (typeof doc.target === "string") {
     source = join(dirname(manifest), doc.target);
-    target = parseTarget(readText(source, "The manifest's target path is relative to the manifest"));
+    const path = source;
+    target = inFile(path, () => parseTarget(readText(path, "The manifest's target path is relative to the manifest")));
   } else if (doc.target !== undefined) {
     target = parseTarget(JSON.stringify(doc.target));
     source = "inline";
@@ -81,9 +93,9 @@ export function explainFile(file: string, targetPath: string | undefined): Expla
   const violations = checkLoad(doc.load, facts);
   // A bundle's manifest says which UART its purgatory writes to; its
   // registers must be neither RAM nor a segment.
-  const purgatory = (JSON.parse(text) as { purgatory?: { console?: unknown; consoleNote?: unknown } }).purgatory;
+  const purgatory = raw.purgatory;
   const console = typeof purgatory?.console === "string" ? purgatory.console : null;
-  const req = console === null ? "none" : parseConsoleRequest(console, "purgatory.console");
+  const req = console === null ? "none" : inFile(manifest, () => parseConsoleRequest(console, "purgatory.console"));
   if (req !== "none" && req !== "auto") violations.push(...checkConsoleWindow(uartWindow(req), formatUart(req), doc.load, facts));
   return {
     file: manifest,
@@ -98,7 +110,8 @@ export function explainFile(file: string, targetPath: string | undefined): Expla
     warnings: loadWarnings(doc.load, facts),
     console,
     consoleNote: typeof purgatory?.consoleNote === "string" ? purgatory.consoleNote : null,
-    ignored: doc.ignored,
+    fileFaults: bundle ? (await readBundle(dirname(manifest))).faults : null,
+    ignored: bundle ? doc.ignored.filter((k) => !MANIFEST_KEYS.includes(k)) : doc.ignored,
   };
 }
 
@@ -114,8 +127,16 @@ export function renderExplanation(e: Explanation): string {
     lines.push(`${String(i).padStart(3)}  ${(s.role ?? "-").padEnd(10)}  ${hex64(s.mem)}  ${s.mem + s.memsz < 1n << 64n ? hex64(s.mem + s.memsz) : "(past 2^64)       "}  ${hex(s.memsz).padEnd(10)}  ${hex(s.bufsz)}`);
   });
   lines.push("");
+  const faults = e.fileFaults ?? [];
+  if (faults.length > 0) {
+    lines.push(`${faults.length} bundle file${faults.length === 1 ? "" : "s"} not as the manifest says (a loader reads each file, the purgatory checks its SHA-256):`);
+    for (const f of faults) lines.push(`  [${f.fault}] ${f.role}: ${f.detail}`);
+    lines.push("      fix:  Rebuild the bundle, or restore the file", "");
+  }
   if (e.violations.length === 0) {
-    lines.push("no violations: kexec_load accepts this load and every arm64 boot rule holds");
+    lines.push(faults.length === 0
+      ? "no violations: kexec_load accepts this load and every arm64 boot rule holds"
+      : "no layout violations, but the bundle cannot be loaded as it is: its files differ from the manifest (above)");
   } else {
     lines.push(`${e.violations.length} violation${e.violations.length === 1 ? "" : "s"}:`);
     for (const v of e.violations) {
@@ -173,18 +194,22 @@ const explain: CommandModule<object, ExplainArgs> = {
           "Rules, in the order the kernel checks them (errno, or \"boot fails\" when the kernel accepts the\n" +
           "load but the new kernel cannot boot or firmware memory is overwritten):\n" +
           ruleList +
-          "\n\nEPERM (lockdown, kexec_load_disabled) and EBUSY (CPUs stuck) depend on the running system and\n" +
-          "are listed as caveats, never as findings; a reboot load on a target whose CPUs start with\n" +
-          "spin-table is warned about (EBUSY unless its kernel runs with nr_cpus=1). For a bundle, the UART\n" +
-          "its purgatory prints on (manifest purgatory.console) must lie outside RAM and every segment\n" +
-          "(console-window), and when it prints nothing the report says why, once (docs/target.md).\n" +
-          "Exit status: 0 no violation, 1 a violation or unreadable input, 2 wrong usage.",
+          "\n\nLockdown is a finding (EPERM) when the target states its level (describe reads\n" +
+          "/sys/kernel/security/lockdown), a caveat otherwise; EPERM from kexec_load_disabled and EBUSY\n" +
+          "(CPUs stuck) depend on the running system and are listed as caveats, never as findings; a\n" +
+          "reboot load on a target whose CPUs start with spin-table is warned about (EBUSY unless its\n" +
+          "kernel runs with nr_cpus=1). For a bundle, the UART its purgatory prints on (manifest\n" +
+          "purgatory.console) must lie outside RAM and every segment (console-window), and when it\n" +
+          "prints nothing the report says why, once (docs/target.md). A bundle's segment files are\n" +
+          "read and hashed as well: a missing or changed one is reported.\n" +
+          "Exit status: 0 no violation, 1 a violation, a bundle file not as its manifest says, or\n" +
+          "unreadable input, 2 wrong usage.",
       ) as unknown as Argv<ExplainArgs>,
   handler: (argv) =>
-    run(argv, () => {
-      const e = explainFile(argv.file, argv.target);
+    run(argv, async () => {
+      const e = await explainFile(argv.file, argv.target);
       report(argv, e, renderExplanation);
-      if (e.violations.length > 0) process.exitCode = 1;
+      if (e.violations.length > 0 || (e.fileFaults ?? []).length > 0) process.exitCode = 1;
     }),
 };
 

@@ -30,7 +30,7 @@ import {
 
 /** The target facts the checks read. A missing fact skips its checks (see `loadCaveats`). */
 export type CheckFacts = Partial<
-  Pick<Target, "pageSize" | "memory" | "reserved" | "crashKernel" | "crashKernelLow" | "kernelCode" | "kernelData" | "commandLine" | "cpuEnableMethod">
+  Pick<Target, "pageSize" | "memory" | "reserved" | "crashKernel" | "crashKernelLow" | "kernelCode" | "kernelData" | "commandLine" | "cpuEnableMethod" | "lockdown">
 >;
 
 export interface Rule {
@@ -48,6 +48,7 @@ const BOOTING = "Documentation/arch/arm64/booting.rst";
 
 /** Every rule, in the order the kernel evaluates them (so the first rejected finding is what kexec_load returns). */
 export const RULES: Readonly<Record<RuleId, Rule>> = {
+  lockdown: KERNEL("no kernel lockdown (integrity and confidentiality both lock kexec_load)", "EPERM", "kernel/kexec.c kexec_load_check: security_locked_down(LOCKDOWN_KEXEC)"),
   flags: KERNEL("only KEXEC_FLAGS bits besides the arch field", "EINVAL", "kernel/kexec.c kexec_load_check"),
   "segment-count": KERNEL(`at most KEXEC_SEGMENT_MAX (${KEXEC_SEGMENT_MAX}) segments`, "EINVAL", "kernel/kexec.c kexec_load_check"),
   "flags-arch": KERNEL("arch field 0xb7 (KEXEC_ARCH_AARCH64) or 0 (default)", "EINVAL", "kernel/kexec.c SYSCALL_DEFINE4(kexec_load)"),
@@ -98,7 +99,13 @@ export function checkLoad(load: Load, facts: CheckFacts): Violation[] {
   const name = (i: number): string => `segment ${i}${segs[i]?.role ? ` (${segs[i]!.role})` : ""}`;
   const span = (s: LoadSegment): string => `[${hex(s.mem)}, ${hex(s.mem + s.memsz)})`;
 
-  // kernel/kexec.c: kexec_load_check, then the arch test in the syscall.
+  // kernel/kexec.c: kexec_load_check (permission, then lockdown, then the
+  // flags), then the arch test in the syscall. Only a lockdown level the
+  // target description states is a finding; an unknown one is a caveat.
+  if (facts.lockdown !== undefined && facts.lockdown !== "none") {
+    add("lockdown", `the target runs under lockdown=${facts.lockdown} (/sys/kernel/security/lockdown): kexec_load refuses every load`,
+      "Load with kexec_file_load and a kernel signed by a key the machine trusts (kexec -s), or boot the machine without lockdown (Secure Boot off, no lockdown= on its command line); it cannot be lowered at run time");
+  }
   const extra = load.flags & 0xffff & ~KNOWN_FLAGS;
   if (extra !== 0) {
     add("flags", `flags ${hex(load.flags)} set bits ${hex(extra)} outside KEXEC_FLAGS`,
@@ -285,11 +292,13 @@ export function loadCaveats(load: Load, facts: CheckFacts): Caveat[] {
   const segs = load.segments;
   const lockdown = facts.commandLine?.match(/(?:^|\s)(lockdown=\S+)/)?.[1];
   out.push({ errno: "EPERM", message: "kexec_load needs CAP_SYS_BOOT, kernel.kexec_load_disabled = 0 and, on kernels that have them, a non-zero kernel.kexec_load_limit_" + (crash ? "panic" : "reboot") });
-  out.push({
-    errno: "EPERM",
-    message: "under kernel lockdown (e.g. Secure Boot) kexec_load always fails; only kexec_file_load with a signed Image works" +
-      (lockdown ? `. The target's command line has ${lockdown}` : ""),
-  });
+  if (facts.lockdown === undefined) {
+    out.push({
+      errno: "EPERM",
+      message: "under kernel lockdown (e.g. Secure Boot) kexec_load always fails; only kexec_file_load with a signed Image works" +
+        (lockdown ? `. The target's command line has ${lockdown}` : ""),
+    });
+  }
   out.push({ errno: "EBUSY", message: "another kexec load or unload in progress holds the kexec lock" });
   if (!crash) {
     out.push({ errno: "EBUSY", message: "a reboot load is refused while secondary CPUs are stuck in the kernel (failed to go offline)" });

@@ -67,7 +67,7 @@ export interface Plan extends Load {
 }
 
 /** The errno `kexec_load` returns for a rule, or "none" when the kernel accepts the load but the boot fails. */
-export type Errno = "EADDRNOTAVAIL" | "EINVAL" | "none";
+export type Errno = "EPERM" | "EADDRNOTAVAIL" | "EINVAL" | "none";
 
 /**
  * `rejected`: kexec_load returns the errno. `boot-fails`: the kernel accepts the
@@ -76,6 +76,7 @@ export type Errno = "EADDRNOTAVAIL" | "EINVAL" | "none";
 export type Severity = "rejected" | "boot-fails";
 
 export type RuleId =
+  | "lockdown"
   | "flags"
   | "segment-count"
   | "flags-arch"

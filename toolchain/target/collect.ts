@@ -4,7 +4,7 @@ import { memoryMapFromIomem, parseIomem } from "./iomem.js";
 import { validateTarget } from "./json.js";
 import { KCORE, readKcoreVmcoreinfo } from "./kcore.js";
 import type { CaptureSource } from "./source.js";
-import type { CpuNote, PageSize, Target, VmcoreInfo } from "./types.js";
+import { LOCKDOWN_LEVELS, type CpuNote, type Lockdown, type PageSize, type Target, type VmcoreInfo } from "./types.js";
 import { parseVmcoreinfo } from "./vmcoreinfo.js";
 
 /**
@@ -22,6 +22,7 @@ import { parseVmcoreinfo } from "./vmcoreinfo.js";
  * | base device tree | `/sys/firmware/fdt` | raw FDT |
  * | boot id | `/proc/sys/kernel/random/boot_id` | a UUID and a newline (Linux `drivers/char/random.c`) |
  * | console, PSCI conduit, CPU enable-methods | the device tree (and `console=`) | see board.ts |
+ * | lockdown level | `/sys/kernel/security/lockdown` | the levels, the current one in brackets (security/lockdown/lockdown.c `lockdown_read`) |
  */
 
 export interface CollectOptions {
@@ -36,6 +37,7 @@ export interface Collected {
 }
 
 const CPU_DIR = "sys/devices/system/cpu";
+const LOCKDOWN = "sys/kernel/security/lockdown";
 const AT_NULL = 0n;
 const AT_PAGESZ = 6n;
 const PAGE_SIZES: readonly number[] = [4096, 16384, 65536];
@@ -87,6 +89,15 @@ export function collectTarget(src: CaptureSource, opts: CollectOptions = {}): Co
   const fdt = src.read("sys/firmware/fdt");
   if (fdt === null) warnings.push("no /sys/firmware/fdt: give a base device tree to later steps yourself");
 
+  // securityfs may be unmounted, or the kernel built without the lockdown LSM:
+  // then the level is not known, and explain says so instead of deciding.
+  const lockdownFile = src.read(LOCKDOWN);
+  const lockdown = lockdownFile === null ? undefined
+    : sysfs(lockdownFile, /^(?:[a-z]+ )*\[([a-z]+)\](?: [a-z]+)*\n?$/, LOCKDOWN, "the levels with the current one in brackets", (m) => m[1] as string);
+  if (lockdown !== undefined && !LOCKDOWN_LEVELS.includes(lockdown as Lockdown)) {
+    throw new InputError("BAD_SYSFS", `Cannot parse /${LOCKDOWN}: lockdown level ${JSON.stringify(lockdown)} is not one of ${LOCKDOWN_LEVELS.join(", ")}`, LOCKDOWN);
+  }
+
   const pageSize = choosePageSize(src, vmcoreinfo?.text, opts.pageSize);
   // The boot id names the boot whose note addresses these are; a crash load
   // built from them is refused in any other boot (docs/kdump-service.md).
@@ -107,6 +118,7 @@ export function collectTarget(src: CaptureSource, opts: CollectOptions = {}): Co
     psci: board.psci,
     cpuEnableMethod: board.cpuEnableMethod,
     ...(bootId === undefined ? {} : { bootId }),
+    ...(lockdown === undefined ? {} : { lockdown: lockdown as Lockdown }),
   };
   if (target.crashKernel === null) warnings.push("no \"Crash kernel\" range in /proc/iomem: boot the target with crashkernel= for kdump");
   validateTarget(target);

@@ -3,8 +3,8 @@
  * a capture, written and read as versioned JSON, plus the arm64 address model
  * derived from vmcoreinfo. Everything downstream takes a plain `Target`.
  */
-export type { CpuNote, PageSize, PsciConduit, Range, Target, TargetConsole, UartFamily, VmcoreInfo } from "./types.js";
-export { UART_FAMILIES } from "./types.js";
+export type { CpuNote, Lockdown, PageSize, PsciConduit, Range, Target, TargetConsole, UartFamily, VmcoreInfo } from "./types.js";
+export { LOCKDOWN_LEVELS, UART_FAMILIES } from "./types.js";
 export { boardFacts, cpuEnableMethods, regBase } from "./board.js";
 export type { BoardFacts } from "./board.js";
 export { parseIomem, memoryMapFromIomem } from "./iomem.js";

@@ -1,7 +1,7 @@
 import { InputError, hex, stableJson } from "../bytes/index.js";
 import { boardFacts } from "./board.js";
 import { normalize } from "./ranges.js";
-import { UART_FAMILIES, type CpuNote, type PageSize, type PsciConduit, type Range, type Target, type TargetConsole, type UartFamily, type VmcoreInfo } from "./types.js";
+import { LOCKDOWN_LEVELS, UART_FAMILIES, type CpuNote, type Lockdown, type PageSize, type PsciConduit, type Range, type Target, type TargetConsole, type UartFamily, type VmcoreInfo } from "./types.js";
 import { parseVmcoreinfo } from "./vmcoreinfo.js";
 
 /**
@@ -22,7 +22,7 @@ const KEYS_V1 = [
   "kernelData", "memory", "pageSize", "reserved", "version", "vmcoreinfo",
 ] as const;
 /** Fields a description may leave out (written before they existed); `object` requires the others. */
-const OPTIONAL_KEYS = ["bootId"] as const;
+const OPTIONAL_KEYS = ["bootId", "lockdown"] as const;
 /** `/proc/sys/kernel/random/boot_id`: a UUID in lower-case hex (Linux drivers/char/random.c, proc_do_uuid). */
 export const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const KEYS = [...KEYS_V1, "console", "cpuEnableMethod", "psci"] as const;
@@ -50,6 +50,7 @@ export function serializeTarget(t: Target): string {
     dtb: t.dtb === null ? null : Buffer.from(t.dtb).toString("base64"),
     kernelCode: range(t.kernelCode),
     kernelData: range(t.kernelData),
+    ...(t.lockdown === undefined ? {} : { lockdown: t.lockdown }),
     memory: t.memory.map(range),
     pageSize: t.pageSize,
     psci: t.psci,
@@ -108,6 +109,7 @@ export function parseTarget(text: string): Target {
     psci: board.psci,
     cpuEnableMethod: board.cpuEnableMethod,
     ...(o.bootId === undefined ? {} : { bootId: string(o.bootId, "bootId") }),
+    ...(o.lockdown === undefined ? {} : { lockdown: lockdown(o.lockdown, "lockdown") }),
   };
   validateTarget(target);
   return target;
@@ -196,16 +198,21 @@ function typeName(v: unknown): string {
   return v === null ? "null" : Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : `${typeof v} ${JSON.stringify(v)}`;
 }
 
-
 function object<K extends string, O extends string = never>(v: unknown, path: string, keys: readonly K[], optional: readonly O[] = []): Record<K, unknown> & Partial<Record<O, unknown>> {
   if (v === null || typeof v !== "object" || Array.isArray(v)) bad(path, `expected an object, found ${typeName(v)}`);
   const o = v as Record<string, unknown>;
   const at = (k: string) => (path === "" ? k : `${path}.${k}`);
+  const known: readonly string[] = [...keys, ...optional];
   for (const k of Object.keys(o)) {
-    if (!(keys as readonly string[]).includes(k) && !(optional as readonly string[]).includes(k)) bad(at(k), `unknown field "${k}"`, `Known fields here: ${[...keys, ...optional].join(", ")}.`);
+    if (!known.includes(k)) bad(at(k), `unknown field "${k}"`, `Known fields here: ${[...known].sort().join(", ")}.`);
   }
   for (const k of keys) if (!Object.hasOwn(o, k)) bad(at(k), `missing field "${k}"`, "Every field is required; write null where a fact is unknown.");
   return o as Record<K, unknown> & Partial<Record<O, unknown>>;
+}
+
+function lockdown(v: unknown, path: string): Lockdown {
+  if (!LOCKDOWN_LEVELS.includes(v as Lockdown)) bad(path, `lockdown ${typeName(v)} is not one of ${LOCKDOWN_LEVELS.join(", ")}`, "The bracketed word of /sys/kernel/security/lockdown.");
+  return v as Lockdown;
 }
 
 function array(v: unknown, path: string): unknown[] {

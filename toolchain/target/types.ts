@@ -62,6 +62,15 @@ export interface TargetConsole {
 /** How the target calls PSCI firmware (the DT's psci `method`). */
 export type PsciConduit = "hvc" | "smc";
 
+/**
+ * The kernel lockdown level, the bracketed word of
+ * /sys/kernel/security/lockdown (security/lockdown/lockdown.c). Both
+ * integrity and confidentiality lock LOCKDOWN_KEXEC, so kexec_load fails
+ * with EPERM (kernel/kexec.c kexec_load_check).
+ */
+export type Lockdown = "none" | "integrity" | "confidentiality";
+export const LOCKDOWN_LEVELS: readonly Lockdown[] = ["none", "integrity", "confidentiality"];
+
 export interface Target {
   /** Schema version of the JSON form (2 added console, psci and cpuEnableMethod; 1 is still read). */
   readonly version: 2;
@@ -99,4 +108,6 @@ export interface Target {
    * machines and in target.json files written before it existed.
    */
   readonly bootId?: string;
+  /** The lockdown level, when the description has it (securityfs was readable; descriptions before it lack the field). */
+  readonly lockdown?: Lockdown;
 }
