@@ -33,6 +33,19 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 }
 
 const FIXTURES = "test/cli/fixtures/";
+
+/** A crash bundle of the synthetic inputs, built by `purgatory bundle` into a new directory. */
+async function realBundle(): Promise<string> {
+  const inputs = mkdtempSync(join(scratch, "bundle-"));
+  const put = (name: string, bytes: Uint8Array | string) => (writeFileSync(join(inputs, name), bytes), join(inputs, name));
+  const dir = join(inputs, "kdump");
+  const b = await runCli(bundleCommand, [
+    "bundle", "--mode", "crash", "--kernel", put("Image", syntheticImage()), "--initrd", put("initrd", syntheticInitrd()),
+    "-t", put("target.json", serializeTarget(virtTarget())), "--append", "console=ttyAMA0", "--seed", "00", "-o", dir,
+  ]);
+  expect(b.code, b.stderr).toBe(0);
+  return dir;
+}
 const dirs = readdirSync(FIXTURES).filter((d) => d.startsWith("explain-")).sort();
 const scratch = mkdtempSync(join(tmpdir(), "explain-test-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -139,14 +152,7 @@ describe("purgatory explain", () => {
   });
 
   it("reads a bundle's files too: a deleted initrd.bin fails it, and a manifest's own keys are not 'ignored'", async () => {
-    const inputs = mkdtempSync(join(scratch, "bundle-"));
-    const put = (name: string, bytes: Uint8Array | string) => (writeFileSync(join(inputs, name), bytes), join(inputs, name));
-    const dir = join(inputs, "kdump");
-    const b = await runCli(bundleCommand, [
-      "bundle", "--mode", "crash", "--kernel", put("Image", syntheticImage()), "--initrd", put("initrd", syntheticInitrd()),
-      "-t", put("target.json", serializeTarget(virtTarget())), "--append", "console=ttyAMA0", "--seed", "00", "-o", dir,
-    ]);
-    expect(b.code, b.stderr).toBe(0);
+    const dir = await realBundle();
     const ok = await cli([dir]);
     expect(ok.code).toBe(0);
     expect(ok.out).toContain("no violations: kexec_load accepts this load");
@@ -159,6 +165,24 @@ describe("purgatory explain", () => {
     expect(r.out).not.toContain("no violations:");
     const j = await cli([dir, "--json"]);
     expect(JSON.parse(j.out).fileFaults).toEqual([{ role: "initrd", file: "initrd.bin", fault: "missing", detail: "initrd.bin cannot be read: ENOENT" }]);
+  });
+
+  it("draws the map with --map and writes it as an SVG with --svg, the console from the manifest", async () => {
+    const dir = await realBundle();
+    const svg = join(scratch, "map.svg");
+    const r = await cli([dir, "--map", "--svg", svg]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/no violations[\s\S]*\nmemory map: crash load, 5 segments, entry 0x[0-9a-f]+\n/);
+    expect(r.out).toMatch(/^0x09000000-0x09001000 +4 KiB {2}C console {6}pl011 registers/m);
+    expect(r.out).toMatch(/^ {4}0x[0-9a-f]{8}-0x[0-9a-f]{8} +\d+ KiB {2}p pool /m);
+    expect(r.out).toContain(`wrote the map to ${svg}`);
+    const picture = readFileSync(svg, "utf8");
+    expect(picture).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(picture).toContain("console MMIO (the purgatory's UART)");
+    await cli([dir, "--svg", svg]);
+    expect(readFileSync(svg, "utf8")).toBe(picture);
+    const j = await cli([dir, "--map", "--json"]);
+    expect(() => JSON.parse(j.out)).not.toThrow();
   });
 
   it("makes lockdown the verdict (EPERM) for a target that states it, and keeps it a caveat otherwise", async () => {

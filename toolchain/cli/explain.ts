@@ -13,7 +13,11 @@ import {
   loadWarnings,
   parseLoadJson,
   KEXEC_ON_CRASH,
+  memoryMap,
+  renderMapSvg,
+  renderMapText,
   type Caveat,
+  type MapInput,
   type Errno,
   type LoadSegment,
   type Mode,
@@ -21,7 +25,7 @@ import {
   type Violation,
 } from "../layout/index.js";
 import { parseTarget, type Target } from "../target/index.js";
-import { readText } from "./_files.js";
+import { readText, writeAtomically } from "./_files.js";
 import { report, run } from "./_run.js";
 
 /**
@@ -33,6 +37,8 @@ import { report, run } from "./_run.js";
 interface ExplainArgs {
   file: string;
   target?: string;
+  map?: boolean;
+  svg?: string;
   json?: boolean;
 }
 
@@ -70,7 +76,7 @@ export interface Explanation {
  * Reads FILE (a bundle directory or its manifest.json, or a JSON segment
  * list) and checks it; a bundle's segment files are read and hashed too.
  */
-export async function explainFile(file: string, targetPath: string | undefined): Promise<Explanation> {
+export async function explainFile(file: string, targetPath: string | undefined): Promise<{ explanation: Explanation; map: MapInput }> {
   const manifest = isDirectory(file) ? join(file, "manifest.json") : file;
   const text = readText(manifest, isDirectory(file) ? "Is this a bundle directory? It has no manifest.json" : undefined);
   const doc = inFile(manifest, () => parseLoadJson(text));
@@ -97,7 +103,7 @@ export async function explainFile(file: string, targetPath: string | undefined):
   const console = typeof purgatory?.console === "string" ? purgatory.console : null;
   const req = console === null ? "none" : inFile(manifest, () => parseConsoleRequest(console, "purgatory.console"));
   if (req !== "none" && req !== "auto") violations.push(...checkConsoleWindow(uartWindow(req), formatUart(req), doc.load, facts));
-  return {
+  const explanation: Explanation = {
     file: manifest,
     target: source,
     mode: (doc.load.flags & KEXEC_ON_CRASH) !== 0 ? "crash" : "reboot",
@@ -113,6 +119,9 @@ export async function explainFile(file: string, targetPath: string | undefined):
     fileFaults: bundle ? (await readBundle(dirname(manifest))).faults : null,
     ignored: bundle ? doc.ignored.filter((k) => !MANIFEST_KEYS.includes(k)) : doc.ignored,
   };
+  // The map shows the registers of the UART the purgatory prints on.
+  const uart = req === "none" || req === "auto" ? null : { name: req.family, window: uartWindow(req) };
+  return { explanation, map: { load: doc.load, facts, console: uart } };
 }
 
 /** The text form of the report. */
@@ -179,8 +188,11 @@ const explain: CommandModule<object, ExplainArgs> = {
         type: "string", requiresArg: true,
         describe: "target.json (as `purgatory describe` writes it) to check against; overrides the manifest's target",
       })
+      .option("map", { type: "boolean", describe: "Also draw physical memory: RAM, reserved and crash ranges, each segment, the purgatory's pool and console" })
+      .option("svg", { type: "string", requiresArg: true, describe: "Write the same map as an SVG with a legend to FILE (atomically)" })
       .option("json", { type: "boolean", describe: "Print the report as JSON" })
       .example("$0 explain out/bundle", "check a bundle against the target named in its manifest")
+      .example("$0 explain out/bundle --map --svg map.svg", "and draw where everything lies, in the terminal and as a picture")
       .example("$0 explain load.json --target target.json", "check a loader's own segment list against a machine")
       .epilogue(
         "A segment list is JSON; 64-bit values are \"0x…\" strings, ranges half-open:\n" +
@@ -207,8 +219,10 @@ const explain: CommandModule<object, ExplainArgs> = {
       ) as unknown as Argv<ExplainArgs>,
   handler: (argv) =>
     run(argv, async () => {
-      const e = await explainFile(argv.file, argv.target);
-      report(argv, e, renderExplanation);
+      const { explanation: e, map } = await explainFile(argv.file, argv.target);
+      const drawn = argv.map === true || argv.svg !== undefined ? memoryMap(map) : null;
+      if (argv.svg !== undefined) writeAtomically(argv.svg, renderMapSvg(drawn!));
+      report(argv, e, (d) => renderExplanation(d) + (argv.map === true ? `\n${renderMapText(drawn!)}` : "") + (argv.svg !== undefined ? `\nwrote the map to ${argv.svg}\n` : ""));
       if (e.violations.length > 0 || (e.fileFaults ?? []).length > 0) process.exitCode = 1;
     }),
 };

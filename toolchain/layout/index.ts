@@ -11,4 +11,6 @@ export type { CheckFacts, Rule } from "./check.js";
 export { factsFor, parseLoadJson } from "./read.js";
 export type { LoadDocument } from "./read.js";
 export { formatPlan } from "./dump.js";
+export { MAP_COLUMNS, MAP_KINDS, memoryMap, renderMapSvg, renderMapText } from "./map.js";
+export type { MapBar, MapInput, MapKind, MapRange, MapRow, MemoryMap } from "./map.js";
 export * from "./types.js";
