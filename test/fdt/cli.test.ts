@@ -26,9 +26,14 @@ describe("purgatory fdt dump", () => {
     const r = await cli("fdt", "dump", "--json", board());
     const data = JSON.parse(r.stdout);
     expect(data.header.version).toBe(17);
-    expect(data.header.totalsize).toBe(readFileSync(data.file).length);
+    expect(data.header.totalsize).toBe(`0x${readFileSync(data.file).length.toString(16)}`);
+    expect(data.header.magic).toBe("0xd00dfeed");
     const chosen = data.root.children.find((c: { name: string }) => c.name === "chosen");
     expect(chosen.properties.find((p: { name: string }) => p.name === "bootargs")).toEqual({ name: "bootargs", type: "string", value: ["console=ttyAMA0 earlycon root=/dev/vda"] });
+    // 64-bit values and every address or size as "0x…", not as u32 cells (README, --json).
+    expect(chosen.properties.find((p: { name: string }) => p.name === "linux,initrd-start")).toEqual({ name: "linux,initrd-start", type: "u64", value: ["0x48000000"] });
+    const memory = data.root.children.find((c: { name: string }) => c.name.startsWith("memory"));
+    expect(memory.properties.find((p: { name: string }) => p.name === "reg")).toEqual({ name: "reg", type: "reg", value: [{ address: "0x40000000", size: "0x100000000" }] });
   });
 });
 
@@ -48,7 +53,9 @@ describe("purgatory fdt get", () => {
 
   it("--json gives the decoded value", async () => {
     const r = await cli("fdt", "get", "--json", "-t", "u64", board(), "/chosen", "linux,initrd-end");
-    expect(JSON.parse(r.stdout)).toEqual({ length: 8, path: "/chosen/linux,initrd-end", text: "0x48800000", type: "u64", value: ["0x48800000"] });
+    expect(JSON.parse(r.stdout)).toEqual({ length: "0x8", path: "/chosen/linux,initrd-end", text: "0x48800000", type: "u64", value: ["0x48800000"] });
+    const auto = await cli("fdt", "get", "--json", board(), "/memory", "reg");
+    expect(JSON.parse(auto.stdout)).toMatchObject({ type: "reg", value: [{ address: "0x40000000", size: "0x100000000" }], text: "<0x00 0x40000000 0x01 0x00>" });
   });
 
   it.each([
@@ -127,7 +134,7 @@ describe("purgatory fdt pack", () => {
     const out = tempFile(new Uint8Array(0));
     const r = await cli("fdt", "pack", tempFile(blob), "-o", out, "--json");
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ before: 0x100000 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ before: "0x100000" });
     expect(new Uint8Array(readFileSync(out))).toEqual(dtcRepack(blob));
   });
 

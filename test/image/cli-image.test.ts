@@ -32,7 +32,10 @@ describe("purgatory image info", () => {
   it("prints the same report as JSON, with 64-bit values as hex strings", async () => {
     const r = await run(["info", "--json", zboot]);
     const j = JSON.parse(r.out) as Record<string, unknown>;
-    expect(j).toMatchObject({ formatChain: ["zboot", "gzip", "Image"], decompressedSize: 0x4000, imageSize: "0x10000", textOffset: "0x0" });
+    expect(j).toMatchObject({ formatChain: ["zboot", "gzip", "Image"], decompressedSize: "0x4000", imageSize: "0x10000", textOffset: "0x0" });
+    // One rule for numbers (README): every size in bytes is "0x…", counts are numbers.
+    expect(j["fileSize"]).toMatch(/^0x[0-9a-f]+$/);
+    expect((j["layers"] as { size: unknown }[]).map((l) => typeof l.size)).toEqual(["string", "string", "string"]);
     expect(j["sha256"]).toMatch(/^[0-9a-f]{64}$/);
   });
 

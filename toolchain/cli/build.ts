@@ -87,8 +87,8 @@ const command: CommandModule<object, Args> = {
       if (mapFile !== undefined) writeAtomically(mapFile, stableJson(b.slots) + "\n");
       const data: Report = {
         output: argv.output,
-        size: b.blob.length,
-        memsz: Number(b.memsz),
+        size: BigInt(b.blob.length),
+        memsz: b.memsz,
         sha256: b.sha256,
         assembler: b.assembler,
         console: formatConsole(parseConsole(argv.console)),
@@ -105,8 +105,8 @@ export default command;
 
 interface Report {
   output: string;
-  size: number;
-  memsz: number;
+  size: bigint;
+  memsz: bigint;
   sha256: string;
   assembler: string;
   console: string;

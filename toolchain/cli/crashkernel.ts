@@ -113,8 +113,8 @@ const command: CommandModule<object, Args> = {
         ...estimate,
         inputs: {
           target: argv.target,
-          kernel: { file: argv.kernel, fileBytes: kernelBytes.length, imageSize: kernel.imageSize, pageSize: kernel.pageSize, release: kernel.release },
-          initramfs: argv.initrd === undefined || initramfs === null ? null : { file: argv.initrd, ...initramfs },
+          kernel: { file: argv.kernel, fileBytes: BigInt(kernelBytes.length), imageSize: kernel.imageSize, pageSize: kernel.pageSize, release: kernel.release },
+          initramfs: argv.initrd === undefined || initramfs === null ? null : { file: argv.initrd, ...jsonMeasure(initramfs) },
           calibration: argv.calibration === undefined || calibration === null ? null : { file: argv.calibration, measuredOn: calibration.measuredOn },
           cpusFrom: argv.cpus !== undefined ? "--cpus" : target.cpuNotes.length > 0 ? "crash notes" : "DTB",
         },
@@ -127,10 +127,23 @@ export default command;
 interface Report extends Estimate {
   readonly inputs: {
     readonly target: string;
-    readonly kernel: { readonly file: string; readonly fileBytes: number; readonly imageSize: bigint; readonly pageSize: number; readonly release: string | null };
-    readonly initramfs: (InitramfsMeasure & { readonly file: string }) | null;
+    readonly kernel: { readonly file: string; readonly fileBytes: bigint; readonly imageSize: bigint; readonly pageSize: number; readonly release: string | null };
+    readonly initramfs: (ReturnType<typeof jsonMeasure> & { readonly file: string }) | null;
     readonly calibration: { readonly file: string; readonly measuredOn: Calibration["measuredOn"] } | null;
     readonly cpusFrom: string;
+  };
+}
+
+/** The measure with every size in bytes a bigint, which JSON prints as "0x…" (README: one rule for numbers). */
+function jsonMeasure(m: InitramfsMeasure) {
+  return {
+    ...m,
+    fileBytes: BigInt(m.fileBytes),
+    cpioBytes: BigInt(m.cpioBytes),
+    dataBytes: BigInt(m.dataBytes),
+    decompressorBytes: BigInt(m.decompressorBytes),
+    tmpfsBytes: Object.fromEntries(Object.entries(m.tmpfsBytes).map(([k, v]) => [k, BigInt(v)])),
+    parts: m.parts.map((p) => ({ ...p, size: BigInt(p.size), cpioBytes: BigInt(p.cpioBytes), decompressorBytes: BigInt(p.decompressorBytes) })),
   };
 }
 

@@ -52,7 +52,7 @@ const command: CommandModule<object, Args> = {
       const lint = lintVmcoreinfoCoverage(h.bytes, parseVmcoreinfo(target.vmcoreinfo?.text ?? "", "vmcoreinfo.text"));
       const refused = vmcore.some((f) => f.severity === "error") || (lint.findings.length > 0 && argv.force !== true);
       if (!refused) writeAtomically(argv.output, h.bytes);
-      const data: Report = { output: argv.output, written: !refused, size: h.bytes.length, vaModel: h.vaModel, phdrs: h.phdrs, vmcore, lint };
+      const data: Report = { output: argv.output, written: !refused, size: BigInt(h.bytes.length), vaModel: h.vaModel, phdrs: h.phdrs, vmcore, lint };
       report(argv, data, (d) => text(d) + (argv.dump === true ? "\n" + dumpElfHeaders(h.bytes) : ""));
       if (vmcore.length > 0 || lint.findings.length > 0) process.exitCode = 1;
     }),
@@ -62,7 +62,7 @@ export default command;
 interface Report {
   output: string;
   written: boolean;
-  size: number;
+  size: bigint;
   vaModel: VaModel;
   phdrs: readonly PhdrSummary[];
   vmcore: readonly VmcoreFinding[];

@@ -8,6 +8,7 @@ import {
   decodeU32s,
   decodeU64s,
   describeFdt,
+  describeProperty,
   encodeStrings,
   encodeU32,
   encodeU64,
@@ -68,7 +69,13 @@ const dump: CommandModule<object, Common> = {
     run(argv, () => {
       const bytes = readInput(argv.file);
       const tree = parseFdt(bytes);
-      const header = checkFdtHeader(bytes);
+      const h = checkFdtHeader(bytes);
+      // The JSON rule (README): sizes and magic numbers as "0x…"; offsets into the file, versions and the CPU id as numbers.
+      const header = {
+        magic: BigInt(h.magic), totalsize: BigInt(h.totalsize), off_dt_struct: h.off_dt_struct, off_dt_strings: h.off_dt_strings,
+        off_mem_rsvmap: h.off_mem_rsvmap, version: h.version, last_comp_version: h.last_comp_version, boot_cpuid_phys: h.boot_cpuid_phys,
+        size_dt_strings: BigInt(h.size_dt_strings), size_dt_struct: h.size_dt_struct === undefined ? undefined : BigInt(h.size_dt_struct), headerSize: BigInt(h.headerSize),
+      };
       report(argv, { file: argv.file, header, ...describeFdt(tree) }, () => formatDts(tree));
     }),
 };
@@ -102,8 +109,10 @@ const get: CommandModule<object, GetArgs> = {
       if (value === undefined) {
         throw new InputError("NOT_FOUND", `Cannot get ${where}: no such property`, where, `List the properties with \`purgatory fdt dump ${argv.file}\``);
       }
-      const typed = readAs(value, argv.type, where);
-      report(argv, { path: where, length: value.length, ...typed }, () => typed.text);
+      const typed = argv.type === "auto"
+        ? { ...(describeProperty(tree, argv.node, argv.prop) ?? decodeGuessed(value)), text: formatValue(value) }
+        : readAs(value, argv.type, where);
+      report(argv, { path: where, length: BigInt(value.length), ...typed }, () => typed.text);
     }),
 };
 
@@ -138,7 +147,7 @@ const set: CommandModule<object, SetArgs> = {
       const out = serializeFdt(setProperty(tree, argv.node, argv.prop, value));
       const output = argv.output ?? argv.file;
       writeAtomically(output, out);
-      report(argv, { path: where, type: argv.type, value, output, totalsize: out.length }, (d) =>
+      report(argv, { path: where, type: argv.type, value, output, totalsize: BigInt(out.length) }, (d) =>
         `Set ${d.path} (${d.value.length} bytes); wrote ${d.output} (${hex(d.totalsize)} bytes)`,
       );
     }),
@@ -162,7 +171,7 @@ const pack: CommandModule<object, PackArgs> = {
       const size = argv.size === undefined ? undefined : Number(parseNumber(argv.size, 0xffff_ffffn, "--size"));
       const out = serializeFdt(tree, size === undefined ? {} : { totalSize: size });
       writeAtomically(argv.output, out);
-      report(argv, { input: argv.file, output: argv.output, before: input.length, after: out.length }, (d) =>
+      report(argv, { input: argv.file, output: argv.output, before: BigInt(input.length), after: BigInt(out.length) }, (d) =>
         `Packed ${d.input} (${hex(d.before)} bytes) into ${d.output} (${hex(d.after)} bytes)`,
       );
     }),
@@ -188,11 +197,9 @@ const fdt: CommandModule = {
 
 export default fdt;
 
-/** The typed reading of a value for `get`: text for people, a value for JSON. */
-function readAs(value: Uint8Array, type: GetArgs["type"], where: string): { type: string; value: unknown; text: string } {
+/** The reading of a value for `get -t TYPE`: text for people, a value for JSON. */
+function readAs(value: Uint8Array, type: Exclude<GetArgs["type"], "auto">, where: string): { type: string; value: unknown; text: string } {
   switch (type) {
-    case "auto":
-      return { ...decodeGuessed(value), text: formatValue(value) };
     case "u32": {
       const cells = decodeU32s(value, where);
       return { type, value: cells, text: cells.map((c) => hex(c)).join(" ") };

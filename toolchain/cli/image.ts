@@ -18,14 +18,15 @@ interface InfoArgs {
 export interface ImageInfo {
   readonly formatChain: readonly string[];
   /** Bytes in the file. */
-  readonly fileSize: number;
+  readonly fileSize: bigint;
   /** Bytes in the raw Image after unwrapping. */
-  readonly decompressedSize: number;
+  readonly decompressedSize: bigint;
   readonly sha256: string;
   readonly textOffset: bigint;
   readonly imageSize: bigint;
   readonly flags: KernelImage["flags"];
-  readonly layers: readonly Layer[];
+  /** Each layer, its size in bytes a bigint (printed "0x…" in JSON, as every size is). */
+  readonly layers: readonly (Omit<Layer, "size"> & { readonly size: bigint })[];
   readonly warnings: readonly string[];
 }
 
@@ -33,13 +34,13 @@ export interface ImageInfo {
 export function imageInfo(fileSize: number, k: KernelImage): ImageInfo {
   return {
     formatChain: k.formatChain,
-    fileSize,
-    decompressedSize: k.bytes.length,
+    fileSize: BigInt(fileSize),
+    decompressedSize: BigInt(k.bytes.length),
     sha256: createHash("sha256").update(k.bytes).digest("hex"),
     textOffset: k.textOffset,
     imageSize: k.imageSize,
     flags: k.flags,
-    layers: k.layers,
+    layers: k.layers.map((l) => ({ ...l, size: BigInt(l.size) })),
     warnings: k.warnings,
   };
 }

@@ -39,7 +39,7 @@ const command: CommandModule<object, Args> = {
       const h = parseHeader(blob);
       const data: Report = {
         file: argv.file,
-        size: blob.length,
+        size: BigInt(blob.length),
         sha256: createHash("sha256").update(blob).digest("hex"),
         header: headerRows(h),
         slotMap: slotMap(h),
@@ -53,7 +53,7 @@ export default command;
 
 interface Report {
   file: string;
-  size: number;
+  size: bigint;
   sha256: string;
   header: HeaderRow[];
   slotMap: SlotMap;

@@ -100,7 +100,7 @@ const command: CommandModule<object, Args> = {
         reserved: target.reserved,
         crashKernel: target.crashKernel,
         crashKernelLow: target.crashKernelLow,
-        dtbBytes: target.dtb!.length,
+        dtbBytes: BigInt(target.dtb!.length),
         notes,
       };
       report(argv, data, text);
@@ -121,7 +121,7 @@ interface Summary {
   reserved: readonly Range[];
   crashKernel: Range | null;
   crashKernelLow: Range | null;
-  dtbBytes: number;
+  dtbBytes: bigint;
   notes: readonly string[];
 }
 
@@ -135,7 +135,7 @@ function text(s: Summary): string {
     `  reserved     ${s.reserved.length === 0 ? "none" : `${s.reserved.map(range).join(", ")} (QEMU's own DTB)`}`,
     `  console      ${describeConsole(s.console)}`,
     `  crash kernel ${s.crashKernel === null ? "none" : range(s.crashKernel)}${s.crashKernelLow === null ? "" : `, low ${range(s.crashKernelLow)}`}`,
-    `  DTB          ${s.dtbBytes} bytes`,
+    `  DTB          ${hex(s.dtbBytes)} bytes`,
     ...s.notes.map((n) => `note: ${n}`),
   ].join("\n");
 }

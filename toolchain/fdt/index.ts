@@ -49,5 +49,5 @@ export {
   encodeU64,
 } from "./encode.js";
 export type { Cells } from "./encode.js";
-export { decodeGuessed, describeFdt, formatDts, formatValue, guessType } from "./dump.js";
-export type { NodeData, PropertyData, TreeData, ValueType } from "./dump.js";
+export { decodeGuessed, describeFdt, describeProperty, formatDts, formatValue, guessType } from "./dump.js";
+export type { BusRange, NodeData, PropertyData, TreeData, ValueType } from "./dump.js";
