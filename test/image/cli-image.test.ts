@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -54,5 +55,39 @@ describe("purgatory image info", () => {
     expect([missing.code, missing.err]).toEqual([1, expect.stringMatching(/Cannot read .*nope: no such file \(ENOENT\)/)]);
     const bad = await run(["info", "--page-size", "8192", zboot]);
     expect([bad.code, bad.err]).toEqual([2, expect.stringMatching(/--page-size 8192 is not one of 4096, 16384, 65536/)]);
+  });
+});
+
+describe("purgatory image unwrap", () => {
+  it("writes the raw Image out of a zboot kernel, atomically, and says what it undid", async () => {
+    const inner = makeImage();
+    const zboot = file("unwrap.efi", makeZboot(new Uint8Array(gzipSync(inner)), "gzip"));
+    const out = join(dir, "Image");
+    const r = await run(["unwrap", zboot, "-o", out]);
+    expect(r.code, r.err).toBe(0);
+    expect(new Uint8Array(readFileSync(out))).toEqual(inner);
+    expect(r.out).toBe(`wrote ${out}: the raw Image of ${zboot} (zboot > gzip > Image), 0x4000 bytes, sha256 ${createHash("sha256").update(inner).digest("hex")}\n`);
+  });
+
+  it("takes the Image out of a UKI, the same one image info describes", async () => {
+    const uki = join(import.meta.dirname, "fixtures/uki-zboot/input.bin");
+    const out = join(dir, "uki-Image");
+    const r = await run(["unwrap", uki, "-o", out, "--json"]);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    const info = JSON.parse((await run(["info", uki, "--json"])).out);
+    expect(j).toMatchObject({ formatChain: info.formatChain, size: info.decompressedSize, sha256: info.sha256 });
+    expect(j.formatChain[0]).toBe("UKI");
+    expect(createHash("sha256").update(readFileSync(out)).digest("hex")).toBe(info.sha256);
+  });
+
+  it("writes nothing for a file that is no kernel, and names the file", async () => {
+    const junk = file("junk.bin", new Uint8Array(4096).fill(0x5a));
+    const out = join(dir, "never");
+    const r = await run(["unwrap", junk, "-o", out]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`of ${junk})`);
+    expect(existsSync(out)).toBe(false);
+    expect((await run(["unwrap", junk, "-o", out, "--page-size", "8192"])).code).toBe(2);
   });
 });
