@@ -150,6 +150,9 @@ describe("purgatory boot --qemu reports failures with exit 1", () => {
       const r = await boot([b, ...bad, "--json"]);
       expect([bad, r.code, JSON.parse(r.out).error]).toEqual([bad, 2, expect.objectContaining({ code: "BAD_OPTION", where })]);
     }
+    // A bundle built with --append quiet reaches init without saying so: boot asks for --expect at once.
+    const quiet = await boot([bundle("quiet", await target(false, 1), "quiet", { bootargs: "console=ttyAMA0 quiet" }), "--json"]);
+    expect([quiet.code, JSON.parse(quiet.out).error]).toEqual([2, expect.objectContaining({ code: "BAD_OPTION", where: "--expect" })]);
   });
 });
 

@@ -9,7 +9,7 @@ import { busyboxInitramfs } from "../../toolchain/initramfs/index.js";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { readBundle } from "../../toolchain/bundle/index.js";
 import { encodeStrings, parseFdt, serializeFdt, setProperty } from "../../toolchain/fdt/index.js";
-import { ConsoleWatch, XLNX_ZCU102, bootBundle, dumpDtb, dumpVirtDtb, machineTarget, planBoot, virtTarget, type Verdict } from "../../toolchain/qemu/index.js";
+import { ConsoleWatch, XLNX_ZCU102, bootBundle, consoleLoglevel, dumpDtb, dumpVirtDtb, initLineHidden, machineTarget, planBoot, virtTarget, type Verdict } from "../../toolchain/qemu/index.js";
 import type { Target } from "../../toolchain/target/index.js";
 import { AT, writeHandBundle } from "./_bundle.js";
 
@@ -209,6 +209,36 @@ describe("planBoot checks that the bundle fits the machine QEMU will emulate", a
     appendFileSync(file, "x");
     expect(code(planBoot, await readBundle(dir), { allowModified: true })).toMatch(/^READ_FAILED: Cannot boot the bundle: initrd.bin is 0x\w+ bytes, the manifest says bufsz/);
     await expect(readBundle(join(work, "none"))).rejects.toMatchObject({ code: "NO_MANIFEST" });
+  });
+});
+
+describe("a quiet command line keeps the kernel's init line off the console", () => {
+  it.each([
+    ["console=ttyAMA0", 7],
+    ["console=ttyAMA0 quiet", 4],
+    ["quiet loglevel=7", 7],
+    ["loglevel=8 quiet", 4],
+    ["debug", 10],
+    ["quiet ignore_loglevel", "all"],
+    ["loglevel=3", 3],
+  ] as const)("%j gives console log level %s (the last of quiet, debug, loglevel= counts)", (line, level) => {
+    expect(consoleLoglevel(line)).toBe(level);
+  });
+
+  it("says why a bundle's init line will not show, from its DTB's bootargs", async () => {
+    const dtb = (name: string, bootargs: string) => readBundle(bundle(name, { bootargs })).then((b) => b.files.get("dtb")!);
+    expect(initLineHidden(await dtb("plain-args", "console=ttyAMA0 panic=-1"))).toBeNull();
+    expect(initLineHidden(await dtb("quiet", "console=ttyAMA0 quiet"))).toBe(
+      'the bundle\'s command line has "quiet" (console log level 4), so the kernel does not print "Run /init as init process" (KERN_INFO)',
+    );
+    expect(initLineHidden(await dtb("quiet-loud", "console=ttyAMA0 quiet loglevel=7"))).toBeNull();
+  });
+
+  it("makes bootBundle ask for --expect before starting QEMU, not time out on a boot that worked", async () => {
+    const b = await readBundle(bundle("quiet", { bootargs: "console=ttyAMA0 quiet" }));
+    await expect(bootBundle(b, { timeoutMs: 1000, qemu: join(work, "no-qemu") })).rejects.toMatchObject({ code: "BAD_OPTION", where: "--expect" });
+    // With --expect it goes on (here to the missing QEMU binary).
+    await expect(bootBundle(b, { timeoutMs: 1000, qemu: join(work, "no-qemu"), expect: /x/ })).rejects.toMatchObject({ code: "QEMU_MISSING" });
   });
 });
 

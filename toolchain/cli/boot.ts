@@ -45,6 +45,8 @@ const command: CommandModule<object, Args> = {
           "the kernel's own output (earlycon).\n\n" +
           "The serial console streams to stdout (stderr with --json; nothing with --quiet). Outcomes:\n" +
           "- success           the kernel prints \"Run /init as init process\" (or a line matches --expect)\n" +
+          "                    (a KERN_INFO line: with quiet or loglevel<7 on the bundle's command line the\n" +
+          "                    kernel does not print it, and boot asks for --expect instead of waiting)\n" +
           "- purgatory-failed  the purgatory reports a digest mismatch and halts or resets\n" +
           "- kernel-panic      \"Kernel panic - not syncing\"\n" +
           "- qemu-exited       QEMU stopped first (the guest powered off, or QEMU refused to start)\n" +

@@ -3,6 +3,7 @@ import { InputError, hex } from "../bytes/index.js";
 import type { BundleOnDisk } from "../bundle/index.js";
 import { crashNotes } from "../target/index.js";
 import { checkLoad } from "../layout/index.js";
+import { decodeString, getProperty, parseFdt } from "../fdt/index.js";
 import { runBareMetal, type BareMetalResult } from "./bare.js";
 import { MACHINES, dtbMachine, machineArg, machineOf, qemuMemoryArg, qemuMissing, type MachineName } from "./machine.js";
 
@@ -231,6 +232,44 @@ export class ConsoleWatch {
   }
 }
 
+/**
+ * The console log level a command line leaves the kernel with
+ * (init/main.c: `quiet` sets CONSOLE_LOGLEVEL_QUIET 4, `debug` 10,
+ * `loglevel=N` N; they are early parameters, read in order, so the last one
+ * counts), or "all" with `ignore_loglevel` (kernel/printk/printk.c). Without
+ * any, CONFIG_CONSOLE_LOGLEVEL_DEFAULT: 7 in Debian's and most kernels.
+ */
+export function consoleLoglevel(commandLine: string): number | "all" {
+  let level = 7;
+  for (const w of commandLine.split(/\s+/)) {
+    if (w === "ignore_loglevel") return "all";
+    if (w === "quiet") level = 4;
+    else if (w === "debug") level = 10;
+    else {
+      const m = /^loglevel=(\d+)$/.exec(w);
+      if (m !== null) level = Number(m[1]);
+    }
+  }
+  return level;
+}
+
+/** KERN_INFO: the level of "Run /init as init process" (pr_info in init/main.c run_init_process). */
+const KERN_INFO = 6;
+
+/**
+ * Why the console will not show the kernel starting init with this DTB's
+ * command line, or null when it will: a message reaches the console only
+ * when its level is below the console log level.
+ */
+export function initLineHidden(dtb: Uint8Array): string | null {
+  const raw = getProperty(parseFdt(dtb), "/chosen", "bootargs");
+  const bootargs = raw === undefined ? "" : decodeString(raw, "/chosen/bootargs");
+  const level = consoleLoglevel(bootargs);
+  if (level === "all" || KERN_INFO < level) return null;
+  const word = bootargs.split(/\s+/).filter((w) => w === "quiet" || w === "debug" || /^loglevel=\d+$/.test(w)).at(-1) ?? "";
+  return `the bundle's command line has "${word}" (console log level ${level}), so the kernel does not print "Run /init as init process" (KERN_INFO)`;
+}
+
 export interface BootResult extends Verdict {
   readonly machine: BootMachine;
   /** The binary and every argument, runnable as they are while the bundle exists. */
@@ -251,10 +290,18 @@ const TAIL_LINES = 30;
  * Boots a bundle in QEMU (see the top of this file) until the outcome is
  * known, QEMU exits, or `timeoutMs` passes; `onConsole` receives the
  * console as it arrives (latin1 text, one character per byte).
- * @throws InputError as `planBoot`, `QEMU_MISSING` when the binary cannot be started.
+ * @throws InputError as `planBoot`; `BAD_OPTION` without `expect` when the
+ *   bundle's command line keeps "Run /init as init process" off the console
+ *   (quiet); `QEMU_MISSING` when the binary cannot be started.
  */
 export async function bootBundle(b: BundleOnDisk, o: BootOptions, onConsole?: (text: string) => void): Promise<BootResult> {
   const machine = planBoot(b, o);
+  // Without a line to wait for, a quiet kernel reaches init unseen and the boot would time out as a failure.
+  const hidden = o.expect === undefined ? initLineHidden(b.files.get("dtb")!) : null;
+  if (hidden !== null) {
+    throw new InputError("BAD_OPTION", `Cannot tell when the kernel reaches userspace: ${hidden}`, "--expect",
+      "Give --expect REGEX, a line your /init prints (e.g. --expect 'login:'), or rebuild the bundle without quiet");
+  }
   const watch = new ConsoleWatch(o.expect);
   let seen = 0;
   let r: BareMetalResult;

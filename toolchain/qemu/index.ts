@@ -3,7 +3,7 @@ export { describeRun, runBareMetal } from "./bare.js";
 export type { BareMetalResult, BareMetalRun, Image } from "./bare.js";
 export { runCounted, startCounting } from "./plugin.js";
 export type { Counting, Counts } from "./plugin.js";
-export { ConsoleWatch, bootBundle, planBoot } from "./boot.js";
+export { ConsoleWatch, bootBundle, consoleLoglevel, initLineHidden, planBoot } from "./boot.js";
 export type { BootMachine, BootOptions, BootResult, Outcome, Verdict } from "./boot.js";
 export {
   MACHINES, MACHINE_NAMES, QEMU_VIRT, VIRT_DTB_ROM, XLNX_ZCU102, dtbMachine, dumpDtb, dumpVirtDtb, machineArg, machineArgs, machineOf,
