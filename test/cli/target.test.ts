@@ -1,12 +1,16 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { CommandModule } from "yargs";
-import targetCommand from "../../toolchain/cli/target.js";
 import { loadAssets } from "../../scripts/assets.js";
-import { dtbMachine } from "../../toolchain/qemu/index.js";
-import { parseTarget } from "../../toolchain/target/index.js";
+import bootCommand from "../../toolchain/cli/boot.js";
+import bundleCommand from "../../toolchain/cli/bundle.js";
+import { busyboxInitramfs } from "../../toolchain/initramfs/index.js";
+import targetCommand from "../../toolchain/cli/target.js";
+import verifyCommand from "../../toolchain/cli/verify.js";
+import { VIRT_DTB_ROM, dtbMachine } from "../../toolchain/qemu/index.js";
+import { parseTarget, parseVmcoreinfo } from "../../toolchain/target/index.js";
 import { runCommand } from "./_purgatory-cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "purgatory-target-cli-"));
@@ -108,5 +112,61 @@ describe("purgatory target xlnx-zcu102", () => {
       expect(r.code, args.join(" ")).toBe(2);
       expect(JSON.parse(r.out).error, args.join(" ")).toMatchObject({ code: "BAD_OPTION", where });
     }
+    // Its ttyPS0 never opens under QEMU's -kernel boot, so a booted description cannot be sent out.
+    const booted = await runCommand(targetCommand as CommandModule<object, never>, ["target", "xlnx-zcu102", "--dtb", board, "--kernel", "Image"]);
+    expect([booted.code, booted.err]).toEqual([2, expect.stringContaining("--kernel describes a booted qemu-virt only")]);
   });
+});
+
+describe("purgatory target qemu-virt --kernel: the kdump flow with no hardware", () => {
+  it("boots the kernel once and describes the running machine; bundle --mode crash, verify and boot then work on it", async () => {
+    const assets = loadAssets();
+    const out = join(dir, "kdump-target.json");
+    const t = await cli(["qemu-virt", "--crashkernel", "256M", "--kernel", assets.kernel.image.path, "-o", out, "--json"]);
+    expect(t.code, t.err + t.out).toBe(0);
+    const target = parseTarget(readFileSync(out, "utf8"));
+    // What only a running kernel has: vmcoreinfo with its text, the CPU's crash notes, the reservation it made.
+    expect(parseVmcoreinfo(target.vmcoreinfo!.text!).osRelease).toBe(assets.kernel.release);
+    expect(target.cpuNotes).toHaveLength(1);
+    expect(target.crashKernel!.end - target.crashKernel!.start).toBe(256n << 20n);
+    expect(target.reserved[0]).toEqual(VIRT_DTB_ROM);
+    expect(target.lockdown).toBe("none");
+    expect(target.commandLine).toBe("console=ttyAMA0 rdinit=/init panic=-1 nokaslr crashkernel=256M");
+    expect(JSON.parse(t.out).notes[0]).toMatch(/^described the running kernel .*: 1 CPU crash notes, vmcoreinfo with its text$/);
+
+    // The capture kernel's initramfs says what it found, then powers off.
+    const initrd = join(dir, "capture.cpio");
+    writeFileSync(initrd, busyboxInitramfs({
+      busybox: readFileSync(assets.busybox.binary.path),
+      applets: ["sh", "mount", "ls", "poweroff"],
+      init: "#!/bin/sh\nexport PATH=/bin\nmount -t proc proc /proc\necho \"capture-kernel $(ls -l /proc/vmcore)\"\npoweroff -f\n",
+    }));
+    const bundle = join(dir, "kdump");
+    const b = await runCommand(bundleCommand as CommandModule<object, never>, [
+      "bundle", "--mode", "crash", "--kernel", assets.kernel.image.path, "--initrd", initrd, "-t", out,
+      "--reuse-cmdline", "--append", "nr_cpus=1 reset_devices", "--seed", "00", "-o", bundle,
+    ]);
+    expect(b.code, b.err).toBe(0);
+    const v = await runCommand(verifyCommand as CommandModule<object, never>, ["verify", bundle]);
+    expect(v.code, v.out).toBe(0);
+    const r = await runCommand(bootCommand as CommandModule<object, never>, ["boot", bundle, "--expect", "^capture-kernel ", "--timeout", "240", "--json"]);
+    expect(r.code, r.out).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.outcome).toBe("success");
+    // The capture kernel found the crashed machine's memory through the elfcorehdr: /proc/vmcore exists.
+    expect(report.reason).toMatch(/capture-kernel .* \/proc\/vmcore$/);
+  }, 900_000);
+
+  it("refuses a busybox that cannot run in the guest and a kernel that never sends the capture, writing nothing", async () => {
+    const assets = loadAssets();
+    const out = join(dir, "never.json");
+    const text = join(dir, "busybox.txt");
+    writeFileSync(text, "#!/bin/sh\n");
+    const bad = await cli(["qemu-virt", "--kernel", assets.kernel.image.path, "--busybox", text, "-o", out, "--json"]);
+    expect([bad.code, JSON.parse(bad.out).error]).toEqual([1, expect.objectContaining({ code: "BAD_VALUE", where: "--busybox" })]);
+    const slow = await cli(["qemu-virt", "--kernel", assets.kernel.image.path, "--timeout", "1", "-o", out, "--json"]);
+    expect(slow.code).toBe(1);
+    expect(JSON.parse(slow.out).error).toMatchObject({ code: "QEMU_FAILED", message: expect.stringMatching(/was still running after 1 s before the guest sent its capture/) });
+    expect(existsSync(out)).toBe(false);
+  }, 120_000);
 });

@@ -112,7 +112,7 @@ export const ERROR_CODES = {
   BAD_CPIO: "a cpio archive (newc) whose headers are malformed",
   // Emulation
   QEMU_MISSING: "QEMU is not installed",
-  QEMU_FAILED: "QEMU refused the machine",
+  QEMU_FAILED: "QEMU refused the machine, or the guest it ran did not do its part (it never sent what it was booted for)",
   KEXEC_LOAD_REFUSED: "the kernel's kexec_load would refuse the segments",
   SEGMENT_ON_QEMU_DTB: "a segment on the ROM where QEMU keeps its own DTB",
   SEGMENT_OUTSIDE_RAM: "a segment outside the emulated machine's RAM",

@@ -1,8 +1,12 @@
 import type { Argv, CommandModule } from "yargs";
-import { hex } from "../bytes/index.js";
-import { MACHINES, MACHINE_NAMES, dtbMachine, dumpDtb, machineArgs, machineTarget, parseCrashKernel, parseSize, qemuVersion, type MachineName } from "../qemu/index.js";
-import { serializeTarget, type Range, type TargetConsole } from "../target/index.js";
-import { writeAtomically } from "./_files.js";
+import { loadAssets } from "../../scripts/assets.js";
+import { InputError, hex, inFileAsync } from "../bytes/index.js";
+import { loadKernelImage } from "../image/index.js";
+import {
+  MACHINES, MACHINE_NAMES, bootedTarget, captureMachine, dtbMachine, dumpDtb, machineArgs, machineTarget, parseCrashKernel, parseSize, qemuVersion, type MachineName,
+} from "../qemu/index.js";
+import { captureSource, collectTarget, parseCapture, parseVmcoreinfo, serializeTarget, type Range, type Target, type TargetConsole } from "../target/index.js";
+import { packageFile, readInput, readText, writeAtomically } from "./_files.js";
 import { describeConsole } from "./_board.js";
 import { UsageError, report, run } from "./_run.js";
 
@@ -19,6 +23,9 @@ interface Args {
   dtb?: string;
   el2?: boolean;
   crashkernel?: string;
+  kernel?: string;
+  busybox?: string;
+  timeout: number;
   output?: string;
   "qemu-binary"?: string;
   json?: boolean;
@@ -30,12 +37,20 @@ const command: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .usage(
-        "$0 target [qemu-virt|xlnx-zcu102] [-m SIZE] [--smp N] [--el2] [--dtb FILE] [--crashkernel SIZE[@ADDR]] [-o target.json]\n\n" +
+        "$0 target [qemu-virt|xlnx-zcu102] [-m SIZE] [--smp N] [--el2] [--dtb FILE] [--crashkernel SIZE[@ADDR]]\n" +
+          "          [--kernel IMAGE [--busybox FILE]] [-o target.json]\n\n" +
           "Asks QEMU for the device tree it hands a kernel on the machine (-machine dumpdtb) and\n" +
           "writes a target description for it: 4K pages, no kernel has run on it (so no CPU crash\n" +
           "notes or vmcoreinfo: it serves reboot bundles, which `purgatory boot BUNDLE` then boots on\n" +
           "the same machine), the DTB without random kaslr-seed/rng-seed, and the console, PSCI\n" +
           "conduit and CPU enable-methods that DTB gives (docs/target.md).\n\n" +
+          "--kernel IMAGE (qemu-virt) boots that kernel once on the machine (crashkernel= from --crashkernel,\n" +
+          "nokaslr) into a busybox initramfs that runs examples/collect-target.sh, and describes the\n" +
+          "running machine as `describe` does on hardware: /proc/iomem with the reservation the kernel\n" +
+          "really made, each CPU's crash notes, vmcoreinfo and its text, the lockdown level. That\n" +
+          "target makes crash bundles (`bundle --mode crash`) which `boot` then boots: the whole kdump\n" +
+          "flow with no hardware. The busybox must be a static arm64 one (default: the one\n" +
+          "`npm run provision` fetched); QEMU's DTB ROM stays reserved for `boot`.\n\n" +
           "qemu-virt (the default everywhere): -M virt -cpu cortex-a57, RAM at 0x40000000 + SIZE,\n" +
           "its first MiB reserved (QEMU keeps its own DTB there when it boots without -kernel),\n" +
           "console=ttyAMA0, 1..8 CPUs. --el2 starts the CPUs at EL2 (virtualization=on); QEMU then\n" +
@@ -56,12 +71,16 @@ const command: CommandModule<object, Args> = {
       .option("el2", { type: "boolean", describe: "CPUs start at EL2 (virtualization=on; on qemu-virt, PSCI over SMC)" })
       .option("dtb", { type: "string", describe: "The board's device tree, for a machine QEMU makes none for (xlnx-zcu102)" })
       .option("crashkernel", { type: "string", describe: "Reserve a crash kernel range: SIZE or SIZE@ADDR" })
+      .option("kernel", { type: "string", requiresArg: true, describe: "Boot this kernel (any arm64 format) once and describe the running machine" })
+      .option("busybox", { type: "string", requiresArg: true, describe: "Static arm64 busybox for the describing initramfs (default: the provisioned busybox-static)" })
+      .option("timeout", { type: "number", default: 300, describe: "Seconds the --kernel boot may take (TCG: about 10 s on an idle machine)" })
       .option("output", { alias: "o", type: "string", describe: "Write target.json here (atomically) and print a summary" })
       .option("qemu-binary", { type: "string", describe: "QEMU to ask (default: qemu-system-aarch64 on PATH)" })
       .option("json", { type: "boolean", describe: "Print the summary as JSON (with -o)" })
       .example("$0 target qemu-virt -m 1G --smp 4 -o virt.json", "EL1, 4 CPUs")
       .example("$0 target qemu-virt --el2 --crashkernel 64M@0x60000000 -o virt-el2.json", "EL2, with a crash range")
-      .example("$0 target xlnx-zcu102 --dtb zynqmp-zcu102-rev1.0.dtb -m 1G -o zcu102.json", "a ZynqMP board, RAM at 0") as Argv<Args>,
+      .example("$0 target xlnx-zcu102 --dtb zynqmp-zcu102-rev1.0.dtb -m 1G -o zcu102.json", "a ZynqMP board, RAM at 0")
+      .example("$0 target qemu-virt --crashkernel 256M --kernel Image -o virt-kdump.json", "boot Image once: vmcoreinfo, crash notes, the real reservation") as Argv<Args>,
   handler: (argv) =>
     run(argv, async () => {
       const facts = MACHINES[argv.machine];
@@ -73,8 +92,41 @@ const command: CommandModule<object, Args> = {
         throw new UsageError(`--dtb is for machines QEMU makes no device tree for; ${argv.machine} has its own`);
       }
       const crashKernel = argv.crashkernel === undefined ? null : parseCrashKernel(argv.crashkernel);
-      const dtb = await dumpDtb(facts, { ...machine, ...qemu, ...(argv.dtb === undefined ? {} : { dtb: argv.dtb }) });
-      const target = machineTarget(facts, { dtb, memory, crashKernel });
+      if (!(argv.timeout > 0)) throw new InputError("BAD_OPTION", `Cannot wait ${argv.timeout} s: the timeout must be a positive number of seconds`, "--timeout", "Give e.g. --timeout 300");
+      const board = argv.dtb === undefined ? {} : { dtb: argv.dtb };
+      let target: Target;
+      const notes: string[] = [];
+      if (argv.kernel === undefined) {
+        const dtb = await dumpDtb(facts, { ...machine, ...qemu, ...board });
+        target = machineTarget(facts, { dtb, memory, crashKernel });
+        notes.push("no CPU crash notes or vmcoreinfo (no kernel has run): use it for reboot bundles, or boot a kernel once with --kernel IMAGE for crash bundles");
+        if (crashKernel !== null && crashKernel.base === undefined) {
+          notes.push("crashkernel=SIZE placed top-down on an empty machine; a booted kernel puts it lower (its memmap and CMA come first)");
+        }
+      } else {
+        // On xlnx-zcu102 the kernel's ttyPS0 never opens (the Cadence UART's
+        // clock comes from PMU firmware QEMU does not run): earlycon prints the
+        // kernel's messages, but /init's capture has no console to go out on.
+        if (argv.machine !== "qemu-virt") {
+          throw new UsageError(`--kernel describes a booted qemu-virt only: on ${argv.machine} the guest's /init has no console to send its capture on (ttyPS0 needs firmware clocks)`);
+        }
+        const kernelFile = argv.kernel;
+        const image = await inFileAsync(kernelFile, () => loadKernelImage(readInput(kernelFile)));
+        const busybox = readInput(argv.busybox ?? loadAssets().busybox.binary.path);
+        const booted = await captureMachine(facts, {
+          ...machine, ...qemu, ...board, kernel: image.bytes, busybox, collectScript: readText(packageFile("examples/collect-target.sh")),
+          crashkernel: argv.crashkernel ?? null, timeoutMs: Math.round(argv.timeout * 1000),
+        });
+        const collected = collectTarget(captureSource(parseCapture(booted.capture), `the booted QEMU ${facts.qemuName}`));
+        target = bootedTarget(facts, collected.target);
+        const release = target.vmcoreinfo?.text === undefined ? null : parseVmcoreinfo(target.vmcoreinfo.text).osRelease;
+        notes.push(`described the running kernel ${release ?? booted.banner ?? ""} (command line: ${booted.commandLine}): ${target.cpuNotes.length} CPU crash notes, ` +
+          `${target.vmcoreinfo?.text === undefined ? "no vmcoreinfo text" : "vmcoreinfo with its text"}`);
+        if (argv.crashkernel !== undefined && target.crashKernel === null) {
+          notes.push(`the kernel made no crash reservation for crashkernel=${argv.crashkernel} (too large for the RAM, or a kernel without CONFIG_CRASH_DUMP?)`);
+        }
+        notes.push(...collected.warnings, ...booted.notes);
+      }
       const json = serializeTarget(target);
       if (argv.output === undefined) {
         process.stdout.write(json);
@@ -83,10 +135,6 @@ const command: CommandModule<object, Args> = {
       const version = await qemuVersion(qemu.qemu);
       writeAtomically(argv.output, json);
       const dt = dtbMachine(target.dtb!);
-      const notes = ["no CPU crash notes or vmcoreinfo (no kernel has run): use it for reboot bundles"];
-      if (crashKernel !== null && crashKernel.base === undefined) {
-        notes.push("crashkernel=SIZE placed top-down on an empty machine; a booted kernel puts it lower (its memmap and CMA come first)");
-      }
       const data: Summary = {
         output: argv.output,
         machine: argv.machine,
@@ -132,7 +180,7 @@ function text(s: Summary): string {
     `  machine      ${s.machine}: ${s.qemuArgs.join(" ")} (${s.qemu})`,
     `  CPUs         ${s.cpus}, starting at EL${s.el}, PSCI over ${String(s.psciMethod).toUpperCase()}`,
     `  RAM          ${s.memory.map(range).join(", ")}`,
-    `  reserved     ${s.reserved.length === 0 ? "none" : `${s.reserved.map(range).join(", ")} (QEMU's own DTB)`}`,
+    `  reserved     ${s.reserved.length === 0 ? "none" : `${s.reserved.map(range).join(", ")}${reservedWhy(s)}`}`,
     `  console      ${describeConsole(s.console)}`,
     `  crash kernel ${s.crashKernel === null ? "none" : range(s.crashKernel)}${s.crashKernelLow === null ? "" : `, low ${range(s.crashKernelLow)}`}`,
     `  DTB          ${hex(s.dtbBytes)} bytes`,
@@ -140,3 +188,10 @@ function text(s: Summary): string {
   ].join("\n");
 }
 
+/** Whose the reserved ranges are: QEMU's DTB ROM (machine.ts), and the rest the booted kernel's (/proc/iomem). */
+function reservedWhy(s: Summary): string {
+  const rom = MACHINES[s.machine as MachineName].dtbRom;
+  const others = s.reserved.filter((r) => rom === null || r.start !== rom.start || r.end !== rom.end).length;
+  if (rom === null) return others === 0 ? "" : " (the booted kernel's)";
+  return others === 0 ? " (QEMU's own DTB)" : ` (QEMU's own DTB at ${hex(rom.start)}, and ${others} the booted kernel reserved)`;
+}

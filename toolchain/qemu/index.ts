@@ -3,6 +3,8 @@ export { describeRun, runBareMetal } from "./bare.js";
 export type { BareMetalResult, BareMetalRun, Image } from "./bare.js";
 export { runCounted, startCounting } from "./plugin.js";
 export type { Counting, Counts } from "./plugin.js";
+export { bootedTarget, captureMachine } from "./capture.js";
+export type { MachineCapture, MachineCaptureOptions } from "./capture.js";
 export { ConsoleWatch, bootBundle, consoleLoglevel, initLineHidden, planBoot } from "./boot.js";
 export type { BootMachine, BootOptions, BootResult, Outcome, Verdict } from "./boot.js";
 export {
