@@ -124,7 +124,8 @@ describe("composeCommandLine", () => {
   it.each([
     [{ mode: "crash" as const, reuse: running, append: "nr_cpus=1" }, "root=/dev/vda1 console=ttyAMA0 nr_cpus=1"],
     [{ mode: "reboot" as const, reuse: running }, "root=/dev/vda1 crashkernel=256M console=ttyAMA0"],
-    [{ mode: "reboot" as const, commandLine: "a b", append: " c " }, "a b c"],
+    [{ mode: "reboot" as const, commandLine: "a b" }, "a b"],
+    [{ mode: "reboot" as const, append: " c " }, "c"],
     [{ mode: "reboot" as const }, ""],
   ])("%o gives %j", (o, want) => {
     expect(composeCommandLine(o)).toBe(want);
@@ -132,5 +133,8 @@ describe("composeCommandLine", () => {
   it("refuses --command-line with --reuse-cmdline", () => {
     expect(() => composeCommandLine({ mode: "reboot", commandLine: "a", reuse: "b" })).toThrow(InputError);
     expect(() => composeCommandLine({ mode: "reboot", commandLine: "a", reuse: "b" })).toThrow(expect.objectContaining({ code: "CMDLINE_CONFLICT" }) as Error);
+  });
+  it("refuses --command-line with --append: the usage shows them as alternatives", () => {
+    expect(() => composeCommandLine({ mode: "crash", commandLine: "a", append: "b" })).toThrow(expect.objectContaining({ code: "CMDLINE_CONFLICT", where: "--append" }) as Error);
   });
 });

@@ -172,6 +172,7 @@ describe("purgatory crashkernel", () => {
     [["--dma-bits", "70"], /--dma-bits 70/],
     [["--cpus", "0"], /--cpus 0/],
     [["--command-line", "x", "--reuse-cmdline"], /--command-line and --reuse-cmdline/],
+    [["--command-line", "x", "--append", "y"], /Cannot use --command-line with --append: --command-line is the whole command line/],
   ])("refuses the usage %j with exit 2", async (args, message) => {
     const r = await cli([...base, ...args]);
     expect(r.code).toBe(2);

@@ -182,14 +182,20 @@ export interface CommandLineOptions {
 }
 
 /**
- * Composes the new kernel's command line. `--reuse-cmdline` drops
- * `BOOT_IMAGE=` always and `crashkernel=` in crash mode (a capture kernel must
- * not reserve crash memory again), as kexec-tools does.
- * @throws InputError `CMDLINE_CONFLICT` when both a whole command line and reuse are given.
+ * Composes the new kernel's command line: the whole `commandLine`, or the
+ * running kernel's (`reuse`) followed by `append`, or `append` alone.
+ * `--reuse-cmdline` drops `BOOT_IMAGE=` always and `crashkernel=` in crash
+ * mode (a capture kernel must not reserve crash memory again), as kexec-tools does.
+ * @throws InputError `CMDLINE_CONFLICT` when a whole command line comes with
+ *   reuse or with words to append (the usage shows them as alternatives).
  */
 export function composeCommandLine(o: CommandLineOptions): string {
   if (o.commandLine !== undefined && o.reuse !== undefined) {
     throw new InputError("CMDLINE_CONFLICT", "Cannot use --command-line with --reuse-cmdline", "--command-line", "Pick one; add words with --append");
+  }
+  if (o.commandLine !== undefined && o.append !== undefined) {
+    throw new InputError("CMDLINE_CONFLICT", "Cannot use --command-line with --append: --command-line is the whole command line", "--append",
+      "Write the words of --append into --command-line, or use --reuse-cmdline --append");
   }
   let base = o.commandLine ?? "";
   if (o.reuse !== undefined) {

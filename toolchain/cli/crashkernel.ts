@@ -86,6 +86,7 @@ const command: CommandModule<object, Args> = {
   handler: (argv) =>
     run(argv, async () => {
       if (argv.commandLine !== undefined && argv.reuseCmdline) throw new UsageError("--command-line and --reuse-cmdline both set the command line; add words with --append.");
+      if (argv.commandLine !== undefined && argv.append !== undefined) throw new UsageError("Cannot use --command-line with --append: --command-line is the whole command line.");
       if (argv.cpus !== undefined && (!Number.isInteger(argv.cpus) || argv.cpus < 1)) throw new UsageError(`--cpus ${argv.cpus} is not a positive whole number`);
       const dmaBits = argv.dmaBits ?? 32;
       if (!Number.isInteger(dmaBits) || dmaBits < 20 || dmaBits > 64) throw new UsageError(`--dma-bits ${argv.dmaBits} is not a whole number from 20 to 64`);
