@@ -34,11 +34,12 @@ describe("purgatory initramfs", () => {
     const out = join(dir, "again.cpio.gz");
     const r = await cli([...base(out), "--json", "--final-action", "poweroff", "--wait", "10", "--dir", "/srv/dumps"]);
     expect(r.code, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout) as Record<string, unknown> & { files: { path: string; bytes: number }[]; config: Record<string, unknown>; modules: { load: unknown[] } };
-    expect(j).toMatchObject({ output: out, compression: "gzip", gzipLevel: 9, compressedBytes: readFileSync(out).length, dumpFrom: null });
+    const j = JSON.parse(r.stdout) as Record<string, unknown> & { files: { path: string; bytes: string }[]; config: Record<string, unknown>; modules: { load: unknown[] } };
+    expect(j).toMatchObject({ output: out, compression: "gzip", gzipLevel: 9, compressedBytes: `0x${readFileSync(out).length.toString(16)}`, dumpFrom: null });
     expect(j.config).toEqual({ dumpTo: "/dev/vda", fsType: "ext4", directory: "/srv/dumps", coreCollector: "makedumpfile -l -d 31", finalAction: "poweroff", failureAction: "reboot", waitSeconds: 10, timeoutSeconds: 7200 });
     expect(j.files.map((f) => f.path)).toContain("/usr/bin/makedumpfile");
-    expect(j["unpackedBytes"]).toBe(j.files.reduce((s, f) => s + f.bytes, 0));
+    // Sizes in bytes are "0x…" strings, as in every --json report.
+    expect(BigInt(j["unpackedBytes"] as string)).toBe(j.files.reduce((s, f) => s + BigInt(f.bytes), 0n));
     expect(j.modules.load).toHaveLength(6);
     const twice = join(dir, "twice.cpio.gz");
     expect((await cli([...base(twice), "--json", "--final-action", "poweroff", "--wait", "10", "--dir", "/srv/dumps"])).code).toBe(0);

@@ -110,12 +110,24 @@ const command: CommandModule<object, Args> = {
       });
       writeAtomically(argv.output, bytes);
       const sha256 = createHash("sha256").update(bytes).digest("hex");
-      report(argv, { output: argv.output, sha256, dumpFrom, ...r }, text);
+      report(argv, { output: argv.output, sha256, dumpFrom, ...withByteSizes(r) }, text);
     }),
 };
 export default command;
 
-function text(r: CaptureReport & { output: string; sha256: string; dumpFrom: string | null }): string {
+/** The report with every size in bytes a bigint, which JSON prints as "0x…" (README: one rule for numbers). */
+function withByteSizes(r: CaptureReport) {
+  return {
+    ...r,
+    compressedBytes: BigInt(r.compressedBytes),
+    cpioBytes: BigInt(r.cpioBytes),
+    unpackedBytes: BigInt(r.unpackedBytes),
+    files: r.files.map((f) => ({ ...f, bytes: BigInt(f.bytes) })),
+    modules: r.modules === null ? null : { ...r.modules, load: r.modules.load.map((m) => ({ ...m, bytes: BigInt(m.bytes) })) },
+  };
+}
+
+function text(r: ReturnType<typeof withByteSizes> & { output: string; sha256: string; dumpFrom: string | null }): string {
   const c = r.config;
   const m = r.modules;
   const interp = r.interpreters.map((i) => i.asked).join(", ");

@@ -70,7 +70,9 @@ const command: CommandModule<object, Args> = {
 export default command;
 
 function armJson(r: ArmReport) {
-  return { state: "armed", bundle: r.armed.bundle, bootId: r.armed.boot.bootId, kernel: r.armed.kernel, initrd: r.armed.initrd, commandLine: r.armed.commandLine, kernelCached: r.kernelCached, ms: r.ms, warnings: r.warnings };
+  // Sizes in bytes as bigints, which JSON prints as "0x…" (README: one rule for numbers).
+  const file = (f: ArmReport["armed"]["kernel"]) => ({ ...f, size: BigInt(f.size) });
+  return { state: "armed", bundle: r.armed.bundle, bootId: r.armed.boot.bootId, kernel: file(r.armed.kernel), initrd: file(r.armed.initrd), commandLine: r.armed.commandLine, kernelCached: r.kernelCached, ms: r.ms, warnings: r.warnings };
 }
 
 function armText(a: ReturnType<typeof armJson>): string {
