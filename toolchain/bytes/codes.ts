@@ -120,6 +120,7 @@ export const ERROR_CODES = {
   ENTRY_OUTSIDE_SEGMENTS: "an entry point in no segment",
   PSCI_MISMATCH: "the DTB's PSCI conduit is not the one the emulated machine answers",
   UNSUPPORTED_MACHINE: "a device tree for a machine QEMU is not set up to emulate here",
+  TOOL_MISSING: "a host program a command runs (mkfs.ext4, debugfs) is not installed",
   // Provisioning (scripts/)
   NO_ASSETS: "the provisioned arm64 assets are missing: run npm run provision",
   BAD_ASSETS: "a provisioned asset whose digest or description is wrong",
