@@ -110,6 +110,7 @@ export const ERROR_CODES = {
   BAD_CRASHKERNEL: "a crashkernel= value the kernel's parse_crashkernel would refuse",
   BAD_CALIBRATION: "a crashkernel calibration file that is malformed or for another page size",
   BAD_CPIO: "a cpio archive (newc) whose headers are malformed",
+  NO_CAPTURE_CONFIG: "an initramfs without the /etc/purgatory/capture.conf of `purgatory initramfs`, where one is needed",
   // Emulation
   QEMU_MISSING: "QEMU is not installed",
   QEMU_FAILED: "QEMU refused the machine",
