@@ -129,6 +129,7 @@ describe("purgatory crashkernel", () => {
     const help = squeeze(r.stdout + logged.join("\n"));
     for (const words of ["image_size from the Image header", "2 bitmaps of 2 bits per crashed page", "a tmpfs rootfs may only fill half of RAM",
       "crashkernel=SIZE,high crashkernel=128M,low", "--calibration FILE replaces them", "--fleet", "2G,4G,16G,64G", "docs/crashkernel.md",
+      "--calibrate --qemu measures instead", "--write-calibration FILE", "--probe",
       "Examples:"]) {
       expect(help, words).toContain(squeeze(words));
     }
@@ -176,6 +177,38 @@ describe("purgatory crashkernel", () => {
     const r = await cli([...base, ...args]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
+  });
+
+  describe("--calibrate --qemu", () => {
+    const loader = join(dir, "loader");
+    writeFileSync(loader, "not run");
+    const calibrate = ["--calibrate", "--qemu", "--kernel", kernel, "--initrd", initrd, "--loader", loader];
+
+    it.each([
+      [["--calibrate", "--kernel", kernel, "--initrd", initrd, "--loader", loader], /--calibrate needs --qemu/],
+      [["--calibrate", "--qemu", "--kernel", kernel, "--initrd", initrd], /--calibrate needs --loader/],
+      [["--calibrate", "--qemu", "--kernel", kernel, "--loader", loader], /--calibrate needs --initrd/],
+      [[...calibrate, "-t", FIXTURE], /--target does not go with --calibrate/],
+      [[...calibrate, "--fleet", "2G"], /--fleet does not go with --calibrate/],
+      [[...calibrate, "--memory", "100M"], /Cannot emulate 100M of RAM/],
+      [[...calibrate, "--smp", "9"], /Cannot emulate 9 CPUs/],
+      [[...calibrate, "--probe", "110M,1.5G"], /--probe/],
+      [["--kernel", kernel, "--loader", loader, "-t", FIXTURE], /--loader goes with --calibrate/],
+      [["--kernel", kernel, "--qemu", "-t", FIXTURE], /--qemu goes with --calibrate/],
+      [["--kernel", kernel], /Missing required argument: target/],
+    ])("refuses the usage %j with exit 2", async (args, message) => {
+      const r = await cli(args);
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toMatch(message);
+    });
+
+    it("refuses a capture initramfs that does not say where it saves the dump, before any probe (NO_CAPTURE_CONFIG)", async () => {
+      const r = await cli([...calibrate, "--json"]);
+      expect(r.code).toBe(1);
+      const e = JSON.parse(r.out).error;
+      expect(e.code).toBe("NO_CAPTURE_CONFIG");
+      expect(e.message).toContain(initrd);
+    });
   });
 
   it("refuses a missing --kernel with exit 2", async () => {
