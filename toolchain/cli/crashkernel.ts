@@ -71,8 +71,8 @@ const command: CommandModule<object, Args> = {
           "  swiotlb             64 MiB low, when the reservation reaches above the DMA limit\n" +
           "  CMA                 the capture kernel's CMA area beyond movable use (cma=0)\n" +
           "  rootfs size rule    a tmpfs rootfs may only fill half of RAM (no root=)\n" +
-          "The recommended size adds dirty page cache (vm.dirty_ratio 20%) and a 10%\n" +
-          "margin, rounded up to 16 MiB. Constants only a measurement can give are\n" +
+          "The recommended size adds a 10% margin, rounded up to 16 MiB (real crashes in\n" +
+          "QEMU put it at 1.1 to 1.25 x the true minimum). Constants only a measurement can give are\n" +
           "named in the output; --calibration FILE replaces them.\n\n" +
           "The capture command line decides CPUs, rootfs, CMA and swiotlb. By default it\n" +
           "is the target's line without BOOT_IMAGE= and crashkernel=, plus\n" +
