@@ -173,7 +173,7 @@ export async function calibrateCrashkernel(o: CalibrateInputs): Promise<Calibrat
     const derived = deriveKernelRuntime((c) => estimateFor(target, c), kernel, search.minimum, setup, o);
     calibration = derived.calibration;
     notes.push(...derived.notes);
-    calibrated = estimateFor(target, calibration);
+    if (calibration !== null) calibrated = estimateFor(target, calibration);
   }
   return {
     ...setup, probes: search.probes, mode: o.sizes === undefined ? "search" : "sizes", minimum: search.minimum, failed: search.failed,
@@ -208,7 +208,7 @@ function bracket(probes: readonly ProbeResult[], granule: bigint): { minimum: bi
  * measured one: the largest value whose minimum is not above it (the
  * minimum grows with the constant; the other terms stay as they are).
  */
-function deriveKernelRuntime(estimate: (c: Calibration | null) => Estimate, kernel: CaptureKernel, minimum: bigint, setup: CalibrationSetup, o: CalibrateInputs): { calibration: Calibration; notes: string[] } {
+function deriveKernelRuntime(estimate: (c: Calibration | null) => Estimate, kernel: CaptureKernel, minimum: bigint, setup: CalibrationSetup, o: CalibrateInputs): { calibration: Calibration | null; notes: string[] } {
   const pageSize = setup.estimate.capture.pageSize;
   const calibration = (k: bigint): Calibration => ({
     measuredOn: {
@@ -223,9 +223,15 @@ function deriveKernelRuntime(estimate: (c: Calibration | null) => Estimate, kern
   });
   const notes: string[] = [];
   const min = (k: bigint) => estimate(calibration(k)).minimum.bytes;
-  if (min(0n) > minimum) {
-    notes.push(`even with kernelRuntime 0 the estimate's minimum is ${min(0n) / MiB} MiB, above the measured ${minimum / MiB} MiB: other terms of the model are too large for this machine`);
-    return { calibration: calibration(0n), notes };
+  const floor = min(0n);
+  if (floor >= minimum) {
+    // Another term decides the minimum (the rootfs size rule, for a large
+    // initramfs): the kernel run time does not show in it.
+    const rule = estimate(calibration(0n)).minimum.terms.some((t) => t.key === "tmpfsRule");
+    notes.push(floor > minimum
+      ? `even with kernelRuntime 0 the estimate's minimum is ${floor / MiB} MiB, above the measured ${minimum / MiB} MiB: other terms of the model are too large for this machine`
+      : `the estimate's other terms${rule ? " (the rootfs size rule)" : ""} already give the measured ${minimum / MiB} MiB: the kernel run time does not show in this minimum, so no calibration is written; calibrate with a smaller initramfs`);
+    return { calibration: null, notes };
   }
   let lo = 0n;
   let hi = minimum;
