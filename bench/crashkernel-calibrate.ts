@@ -25,7 +25,8 @@
  *   node dist/bench/crashkernel-calibrate.js [CONFIG...] [--out results.json] [--consoles DIR]
  *   node dist/bench/crashkernel-calibrate.js --from results.json   # the table again, from measured minima
  *
- * CONFIG is RAM-CPUs-initramfs, e.g. 1G-2-small, 4G-4-large; default: every
+ * CONFIG is RAM-CPUs-initramfs[-cma0], e.g. 1G-2-small, 4G-4-large, 1G-2-small-cma0
+ * (cma=0 on the capture command line, as kdump-utils sets); default: every
  * combination of 1G, 2G, 4G; 1 and 4 CPUs; small and large. Each takes a
  * few probes of half a minute to a minute under TCG.
  */
@@ -34,9 +35,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAssets } from "../scripts/assets.js";
-import { calibrateCrashkernel } from "../toolchain/calibrate/index.js";
+import { calibrateCrashkernel, impliedKernelRuntime } from "../toolchain/calibrate/index.js";
 import type { CalibrationResult } from "../toolchain/calibrate/index.js";
-import { captureKernel, estimateCrashkernel, measureInitramfs, mib, parseCalibration } from "../toolchain/crashkernel/index.js";
+import { captureKernel, estimateCrashkernel, measureInitramfs, mib } from "../toolchain/crashkernel/index.js";
 import type { Calibration } from "../toolchain/crashkernel/index.js";
 import { loadKernelImage } from "../toolchain/image/index.js";
 import { buildCaptureInitramfs, buildCpio, fsRoot } from "../toolchain/initramfs/index.js";
@@ -99,14 +100,14 @@ if (from !== undefined) {
   results = [];
   for (const config of configs) {
     const [memory, cpus, which] = config.split("-") as [string, string, "small" | "large"];
-    if (!ALL.includes(config)) throw new Error(`unknown configuration ${config}: give RAM-CPUs-initramfs, e.g. 1G-2-small`);
+    if (!/^[124]G-[1-8]-(small|large)(-cma0)?$/.test(config)) throw new Error(`unknown configuration ${config}: give RAM-CPUs-initramfs[-cma0], e.g. 1G-2-small`);
     process.stderr.write(`${config}: `);
     const t = Date.now();
     let r: CalibrationResult;
     try {
       r = await calibrateCrashkernel({
         kernel: kernelBytes, initrd: initrds[which], loader, memory: BigInt(memory.replace("G", "")) << 30n, smp: Number(cpus),
-        append: "nr_cpus=1 reset_devices", workDir: join(work, config), clock: () => performance.now(),
+        append: captureAppend(config), workDir: join(work, config), clock: () => performance.now(),
         onStart: (s) => process.stderr.write(`estimate ${mib(s.estimate.minimum.bytes)}; probes`),
         onProbe: (p) => {
           process.stderr.write(` ${p.size >> 20n}M:${p.ok ? "ok" : p.outcome}(${(p.wallMs / 1000).toFixed(0)}s)`);
@@ -132,10 +133,26 @@ if (from !== undefined) {
 }
 rmSync(work, { recursive: true, force: true });
 
+// The kernel run time each measured minimum implies under the current model
+// (recomputed, so that --from follows changes to the estimate).
+const captureLine = (config: string) => `console=ttyAMA0 earlycon panic=-1 ${captureAppend(config)}`;
+const implied = new Map<string, bigint | null>();
+for (const m of results) {
+  if (m.minimum === null || m.target === null) continue;
+  const target = parseTarget(m.target);
+  const initramfs = await measureInitramfs(initrds[m.initrd]);
+  const with_ = (k: bigint) => {
+    const c: Calibration = { measuredOn: { kernelRelease: kernel.release ?? "unknown", pageSize: 4096 }, constants: { kernelRuntime: Number(k) } };
+    const e = estimateCrashkernel({ target, cpus: m.smp, commandLine: captureLine(m.config), kernel, initramfs, calibration: c }).minimum;
+    return { bytes: e.bytes, ruled: e.terms.some((t) => t.key === "tmpfsRule") };
+  };
+  implied.set(m.config, impliedKernelRuntime(with_, BigInt(m.minimum)).kernelRuntime);
+}
 // The table. openSUSE measures its constants once per kernel: the kernel run
-// time here is the one calibrated with the small initramfs (with the large
-// one, the rootfs size rule decides the minimum and no calibration comes out).
-const measuredOnce = results.map((m) => (m.calibration === null ? null : parseCalibration(m.calibration))).find((c) => c !== null) ?? null;
+// time here is the one implied with the small initramfs (with the large one,
+// the rootfs size rule decides the minimum and none comes out).
+const once = [...implied.values()].find((k) => k !== null && k !== undefined) ?? null;
+const measuredOnce: Calibration | null = once === null ? null : { measuredOn: { kernelRelease: "bench", pageSize: 4096 }, constants: { kernelRuntime: Number(once) } };
 const rows: string[][] = [["config", "measured", "probes", "wall", "ours min", "ours rec", "rec/meas", "min>=meas", "Fedora", "Debian", "SUSE", "kernelRuntime"]];
 for (const m of results) {
   const initrd = initrds[m.initrd];
@@ -143,12 +160,12 @@ for (const m of results) {
   const target = m.target === null ? null : parseTarget(m.target);
   const M = m.minimum === null ? null : BigInt(m.minimum);
   const ours = target === null ? null : estimateCrashkernel({
-    target, cpus: m.smp, commandLine: "console=ttyAMA0 earlycon panic=-1 nr_cpus=1 reset_devices", kernel, initramfs: measure, calibration: null,
+    target, cpus: m.smp, commandLine: captureLine(m.config), kernel, initramfs: measure, calibration: null,
   });
   const ram = BigInt(m.memory.replace("G", "")) << 30n;
   const fedora = target === null ? null : fedoraEstimate(ram, target, initrd.length);
   const debian = m.memInUse === null ? null : 4n * BigInt(vmlinuzBytes) + BigInt(initrd.length) + BigInt(measure.dataBytes) + BigInt(m.memInUse);
-  const calibration: Calibration | null = m.calibration === null ? null : parseCalibration(m.calibration);
+  const k = implied.get(m.config) ?? null;
   const suse = suseEstimate(ram, measure.tmpfsBytes[4096], initrd.length, measuredOnce);
   const ratio = (n: bigint | null | undefined) => (n == null || M === null ? "-" : (Number(n) / Number(M)).toFixed(2));
   const wall = m.probes.reduce((n, p) => n + p.wallMs, 0);
@@ -157,7 +174,7 @@ for (const m of results) {
     ours === null ? "-" : mib(ours.minimum.bytes), ours === null ? "-" : mib(ours.recommended.bytes), ratio(ours?.recommended.bytes),
     ours === null || M === null ? "-" : ours.minimum.bytes >= M ? "yes" : "NO",
     fedora === null ? "-" : `${mib(fedora)} (${ratio(fedora)})`, debian === null ? "-" : `${mib(debian)} (${ratio(debian)})`, `${mib(suse)} (${ratio(suse)})`,
-    calibration === null ? "- (rule)" : mib(BigInt(calibration.constants.kernelRuntime ?? 0)),
+    k === null ? "- (rule)" : mib(k),
   ]);
 }
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -165,6 +182,11 @@ console.log(`crash reservation on QEMU virt (Debian ${assets.kernel.release}, ca
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
 for (const m of results) {
   console.log(`${m.config}: ${m.probes.map((p) => `${BigInt(p.size) >> 20n}M ${p.ok ? "ok" : p.outcome} ${(p.wallMs / 1000).toFixed(0)}s`).join(", ")}${m.stopped === null ? "" : `; ${m.stopped}`}`);
+}
+
+/** Words the capture command line adds: the README's, and cma=0 for a -cma0 configuration. */
+function captureAppend(config: string): string {
+  return config.endsWith("-cma0") ? "nr_cpus=1 reset_devices cma=0" : "nr_cpus=1 reset_devices";
 }
 
 /** kdump-utils do_estimate(): max(the aarch64 default for this RAM, kernel + modules + 3 x initramfs + 16 MiB runtime). */

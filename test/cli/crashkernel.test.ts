@@ -100,7 +100,7 @@ describe("purgatory crashkernel", () => {
 
   it("sizes a QEMU virt target from `target qemu-virt`: CPUs from its DTB, all of them without nr_cpus=", async () => {
     const t = join(dir, "virt.json");
-    const made = await runCommand(targetCommand as CommandModule<object, never>, ["target", "qemu-virt", "-m", "2G", "--smp", "4", "--crashkernel", "64M", "-o", t]);
+    const made = await runCommand(targetCommand as CommandModule<object, never>, ["target", "qemu-virt", "-m", "2G", "--smp", "4", "--crashkernel", "48M", "-o", t]);
     expect(made.code, made.err).toBe(0);
     expect(parseTarget(readFileSync(t, "utf8")).cpuNotes).toEqual([]);
     const r = await cli(["-t", t, "--kernel", kernel, "--initrd", initrd, "--command-line", "console=ttyAMA0 rdinit=/init cma=0", "--json"]);
@@ -111,7 +111,7 @@ describe("purgatory crashkernel", () => {
     expect(j.capture).toMatchObject({ cpus: 4, rootfs: "tmpfs" });
     expect(j.minimum.terms.find((t: { key: string }) => t.key === "perCpu").bytes).toBe("0x400000");
     expect(j.reservation.verdict).toBe("short");
-    expect(j.reservation.message).toMatch(/^your 64 MiB reservation is short by \d+ MiB of the minimum/);
+    expect(j.reservation.message).toMatch(/^your 48 MiB reservation is short by \d+ MiB of the minimum/);
     const one = JSON.parse((await cli(["-t", t, "--kernel", kernel, "--command-line", "console=ttyAMA0 nr_cpus=1 cma=0", "--json"])).out);
     expect(one.capture.cpus).toBe(1);
     expect(BigInt(one.minimum.bytes)).toBeLessThan(BigInt(j.minimum.bytes));

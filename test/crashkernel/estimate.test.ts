@@ -61,12 +61,12 @@ const term = (s: Sizing, key: TermKey): bigint => s.terms.find((t) => t.key === 
 const sum = (s: Sizing): bigint => s.terms.reduce((n, t) => n + t.bytes, 0n);
 
 describe("estimateCrashkernel adds up named terms", () => {
-  it("lists terms that add up to each size exactly, the minimum in MiB and the recommended in 16 MiB", () => {
+  it("lists terms that add up to each size exactly, the minimum in MiB and the recommended in 8 MiB", () => {
     for (const e of [estimate(), estimate({ commandLine: "" }), estimate({ target: FIXTURE, cpus: 2 })]) {
       expect(sum(e.minimum)).toBe(e.minimum.bytes);
       expect(sum(e.recommended)).toBe(e.recommended.bytes);
       expect(e.minimum.bytes % M).toBe(0n);
-      expect(e.recommended.bytes % (16n * M)).toBe(0n);
+      expect(e.recommended.bytes % (8n * M)).toBe(0n);
       expect(e.recommended.bytes).toBeGreaterThan(e.minimum.bytes);
       for (const t of [...e.minimum.terms, ...e.recommended.terms]) {
         expect(t.bytes, t.key).toBeGreaterThanOrEqual(0n);
@@ -182,11 +182,10 @@ describe("estimateCrashkernel adds up named terms", () => {
     expect(withCma.minimum.bytes - without.minimum.bytes).toBeLessThan(64n * M + (64n * M) / 16n);
   });
 
-  it("counts the CMA area the capture kernel reserves, beyond what movable pages fill, unless cma=0", () => {
+  it("counts the CMA area the capture kernel reserves, beyond what the unpacked initramfs fills at boot (not user space: it comes later), unless cma=0", () => {
     const movable = (e: Estimate) => term(e.minimum, "tmpfs") - 50n * BigInt(CALIBRATED.tmpfsInode.defaults[4096]);
     const withCma = estimate({ commandLine: "nr_cpus=1" });
-    const run = BigInt(CALIBRATED.userspace.defaults[4096] + CALIBRATED.collector.defaults[4096]) + term(withCma.minimum, "phase") - BigInt(CALIBRATED.userspace.defaults[4096] + CALIBRATED.collector.defaults[4096]);
-    expect(term(withCma.minimum, "cma")).toBe(64n * M - movable(withCma) - run);
+    expect(term(withCma.minimum, "cma")).toBe(64n * M - movable(withCma));
     expect(withCma.notes.join("\n")).toMatch(/CMA area unless its command line says cma=0/);
     expect(estimate({ commandLine: "nr_cpus=1 cma=0" }).minimum.terms.some((t) => t.key === "cma")).toBe(false);
     expect(term(estimate({ commandLine: "nr_cpus=1 cma=4M" }).minimum, "cma")).toBe(0n);
@@ -198,8 +197,8 @@ describe("estimateCrashkernel adds up named terms", () => {
     const before = sum(e.recommended) - term(e.recommended, "margin") - term(e.recommended, "rounding");
     expect(term(e.recommended, "margin")).toBe((before * 10n) / 100n);
     expect(e.recommended.terms.map((t) => t.key)).not.toContain("writeback");
-    // The recommended size is the minimum's terms at that size, 10% more, rounded up to 16 MiB.
-    expect(e.recommended.bytes).toBeLessThan(e.minimum.bytes + e.minimum.bytes / 10n + 16n * M + 2n * M);
+    // The recommended size is the minimum's terms at that size, 10% more, rounded up to 8 MiB.
+    expect(e.recommended.bytes).toBeLessThan(e.minimum.bytes + e.minimum.bytes / 10n + 8n * M + 2n * M);
     expect(e.constants.find((c) => c.name === "marginPercent")).toMatchObject({ value: 10n, kind: "measured" });
   });
 
@@ -291,15 +290,15 @@ describe("the check of the reservation the target already has", () => {
   });
 
   it("says by how much a small reservation is short, and when the segments alone do not fit", () => {
-    const crash = { start: 0x7c00_0000n, end: 0x8000_0000n }; // 64 MiB
-    const target = machine({ ram: G, crash, cmdline: "crashkernel=64M" });
+    const crash = { start: 0x7d00_0000n, end: 0x8000_0000n }; // 48 MiB
+    const target = machine({ ram: G, crash, cmdline: "crashkernel=48M" });
     const e = estimate({ target });
     const r = e.reservation!;
     expect(r.verdict).toBe("short");
-    expect(r.missing).toBe(r.minimum - 64n * M);
-    expect(r.message).toMatch(new RegExp(`^your 64 MiB reservation is short by ${(r.minimum - 64n * M) / M} MiB of the minimum ${r.minimum / M} MiB`));
+    expect(r.missing).toBe(r.minimum - 48n * M);
+    expect(r.message).toMatch(new RegExp(`^your 48 MiB reservation is short by ${(r.minimum - 48n * M) / M} MiB of the minimum ${r.minimum / M} MiB`));
     const big = estimate({ target, kernel: { ...KERNEL, imageSize: 80n * M } });
-    expect(big.reservation!.message).toMatch(/the kexec segments alone \(.*\) do not fit in crashk_res \(64 MiB\)/);
+    expect(big.reservation!.message).toMatch(/the kexec segments alone \(.*\) do not fit in crashk_res \(48 MiB\)/);
   });
 
   it("says when a reservation covers the minimum but not the recommended size", () => {

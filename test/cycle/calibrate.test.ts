@@ -93,8 +93,9 @@ describe("purgatory crashkernel --calibrate --qemu, Debian's cloud kernel, 1 GiB
     expect(BigInt(data.minimum)).toBe(MINIMUM);
     expect(BigInt(data.failed)).toBe(BELOW);
     expect(data.consistent).toBe(true);
-    // Our estimate's minimum is never below the measured one.
+    // Our estimate's minimum is never below the measured one, and its recommended size within 1.3 x of it.
     expect(BigInt(data.estimate.minimum)).toBeGreaterThanOrEqual(MINIMUM);
+    expect(BigInt(data.estimate.recommended)).toBeLessThanOrEqual((MINIMUM * 13n) / 10n);
 
     // The calibration: the kernel run time that makes the estimate's minimum the measured one, for this kernel release.
     expect(existsSync(calibration)).toBe(true);

@@ -203,17 +203,48 @@ function bracket(probes: readonly ProbeResult[], granule: bigint): { minimum: bi
   return { minimum, failed, succeeded, stopped, consistent };
 }
 
+/** What `impliedKernelRuntime` found. */
+export interface ImpliedConstant {
+  /** Bytes, or null when the constant does not show in the measured minimum. */
+  readonly kernelRuntime: bigint | null;
+  /** Why there is none, or what limits it; null when nothing does. */
+  readonly note: string | null;
+}
+
 /**
  * The kernelRuntime constant with which the estimate's minimum equals the
- * measured one: the largest value whose minimum is not above it (the
- * minimum grows with the constant; the other terms stay as they are).
+ * measured `minimum` (bytes): the largest value whose minimum is not above
+ * it, since the minimum grows with the constant and the other terms stay.
+ * `minimumWith(k)` is the estimate's minimum with kernelRuntime k. When the
+ * other terms alone reach the measured minimum (the rootfs size rule, with a
+ * large initramfs), the constant does not show in it: null.
  */
+export function impliedKernelRuntime(minimumWith: (kernelRuntime: bigint) => { bytes: bigint; ruled: boolean }, minimum: bigint): ImpliedConstant {
+  const floor = minimumWith(0n);
+  if (floor.bytes > minimum) {
+    return { kernelRuntime: null, note: `even with kernelRuntime 0 the estimate's minimum is ${floor.bytes / MiB} MiB, above the measured ${minimum / MiB} MiB: other terms of the model are too large for this machine` };
+  }
+  if (floor.bytes === minimum) {
+    return { kernelRuntime: null, note: `the estimate's other terms${floor.ruled ? " (the rootfs size rule)" : ""} already give the measured ${minimum / MiB} MiB: ` +
+      "the kernel run time does not show in this minimum, so no calibration is written; calibrate with a smaller initramfs" };
+  }
+  let lo = 0n;
+  let hi = minimum;
+  while (hi - lo > 1n) {
+    const mid = (lo + hi) / 2n;
+    if (minimumWith(mid).bytes <= minimum) lo = mid;
+    else hi = mid;
+  }
+  const reached = minimumWith(lo).bytes;
+  return { kernelRuntime: lo, note: reached < minimum ? `the estimate's minimum cannot reach ${minimum / MiB} MiB through kernelRuntime alone (it stops at ${reached / MiB} MiB)` : null };
+}
+
+/** The calibration file of a measured minimum, with the notes on it. */
 function deriveKernelRuntime(estimate: (c: Calibration | null) => Estimate, kernel: CaptureKernel, minimum: bigint, setup: CalibrationSetup, o: CalibrateInputs): { calibration: Calibration | null; notes: string[] } {
-  const pageSize = setup.estimate.capture.pageSize;
   const calibration = (k: bigint): Calibration => ({
     measuredOn: {
       kernelRelease: kernel.release ?? "unknown",
-      pageSize,
+      pageSize: setup.estimate.capture.pageSize,
       machine: setup.machine,
       method: `purgatory crashkernel --calibrate --qemu: the smallest crashkernel= (2 MiB steps) with which a real crash (sysrq c) of this machine was saved ` +
         `by the capture initramfs (${setup.initramfs.fileBytes} bytes, ${setup.initramfs.entries} entries) was ${minimum / MiB} MiB, ` +
@@ -221,29 +252,15 @@ function deriveKernelRuntime(estimate: (c: Calibration | null) => Estimate, kern
     },
     constants: { kernelRuntime: Number(k) },
   });
-  const notes: string[] = [];
-  const min = (k: bigint) => estimate(calibration(k)).minimum.bytes;
-  const floor = min(0n);
-  if (floor >= minimum) {
-    // Another term decides the minimum (the rootfs size rule, for a large
-    // initramfs): the kernel run time does not show in it.
-    const rule = estimate(calibration(0n)).minimum.terms.some((t) => t.key === "tmpfsRule");
-    notes.push(floor > minimum
-      ? `even with kernelRuntime 0 the estimate's minimum is ${floor / MiB} MiB, above the measured ${minimum / MiB} MiB: other terms of the model are too large for this machine`
-      : `the estimate's other terms${rule ? " (the rootfs size rule)" : ""} already give the measured ${minimum / MiB} MiB: the kernel run time does not show in this minimum, so no calibration is written; calibrate with a smaller initramfs`);
-    return { calibration: null, notes };
-  }
-  let lo = 0n;
-  let hi = minimum;
-  while (hi - lo > 1n) {
-    const mid = (lo + hi) / 2n;
-    if (min(mid) <= minimum) lo = mid;
-    else hi = mid;
-  }
-  if (min(lo) < minimum) notes.push(`the estimate's minimum cannot reach ${minimum / MiB} MiB through kernelRuntime alone (it stops at ${min(lo) / MiB} MiB)`);
+  const implied = impliedKernelRuntime((k) => {
+    const m = estimate(calibration(k)).minimum;
+    return { bytes: m.bytes, ruled: m.terms.some((t) => t.key === "tmpfsRule") };
+  }, minimum);
+  const notes = implied.note === null ? [] : [implied.note];
+  if (implied.kernelRuntime === null) return { calibration: null, notes };
   if (kernel.release === null) notes.push("the kernel's release was not found in its banner: the calibration records it as unknown");
   if (o.sizes !== undefined) notes.push("the minimum comes from the given sizes, not from a search");
-  return { calibration: calibration(lo), notes };
+  return { calibration: calibration(implied.kernelRuntime), notes };
 }
 
 /**

@@ -6,5 +6,5 @@
  */
 export { searchMinimum } from "./bisect.js";
 export type { Probed, SearchOptions, SearchResult } from "./bisect.js";
-export { CALIBRATION_GRANULE, calibrateCrashkernel } from "./calibrate.js";
-export type { CalibrateInputs, CalibrationResult, CalibrationSetup } from "./calibrate.js";
+export { CALIBRATION_GRANULE, calibrateCrashkernel, impliedKernelRuntime } from "./calibrate.js";
+export type { CalibrateInputs, CalibrationResult, CalibrationSetup, ImpliedConstant } from "./calibrate.js";

@@ -69,10 +69,10 @@ const command: CommandModule<object, Args> = {
           "  boot or run peak    initramfs file + decompressor, or init + makedumpfile\n" +
           "  makedumpfile        2 bitmaps of 2 bits per crashed page (at most 4 MiB each)\n" +
           "  swiotlb             64 MiB low, when the reservation reaches above the DMA limit\n" +
-          "  CMA                 the capture kernel's CMA area beyond movable use (cma=0)\n" +
+          "  CMA                 the capture kernel's CMA area beyond the unpacked initramfs (cma=0)\n" +
           "  rootfs size rule    a tmpfs rootfs may only fill half of RAM (no root=)\n" +
-          "The recommended size adds a 10% margin, rounded up to 16 MiB (real crashes in\n" +
-          "QEMU put it at 1.1 to 1.25 x the true minimum). Constants only a measurement can give are\n" +
+          "The recommended size adds a 10% margin, rounded up to 8 MiB (real crashes in\n" +
+          "QEMU put it at 1.1 to 1.3 x the true minimum). Constants only a measurement can give are\n" +
           "named in the output; --calibration FILE replaces them.\n\n" +
           "The capture command line decides CPUs, rootfs, CMA and swiotlb. By default it\n" +
           "is the target's line without BOOT_IMAGE= and crashkernel=, plus\n" +

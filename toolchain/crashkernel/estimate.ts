@@ -23,7 +23,7 @@ import type { RangeEntry } from "./syntax.js";
  * Two sizes come out. The *minimum* is the sum of what the capture kernel,
  * its initramfs and the collector hold at their peak, and what the rootfs
  * size rule demands. The *recommended* size adds a margin for what the model
- * leaves out, rounded up to 16 MiB. Real crashes in QEMU (`purgatory
+ * leaves out, rounded up to 8 MiB. Real crashes in QEMU (`purgatory
  * crashkernel --calibrate --qemu`, bench/crashkernel-calibrate.ts) checked
  * both; docs/crashkernel.md, "Calibration", says what they changed.
  */
@@ -51,7 +51,7 @@ const CORE_HEADER_ALIGN = BigInt(ELF_CORE_HEADER_ALIGN);
 /**
  * The margin of the recommended size over the minimum's terms, in percent:
  * room for what the model leaves out (more devices, a grown kernel). With
- * the 16 MiB rounding it puts the recommended size at 1.1 to 1.25 x the
+ * the 8 MiB rounding it puts the recommended size at 1.1 to 1.3 x the
  * minimum measured by real crashes (docs/crashkernel.md, "Calibration").
  */
 const MARGIN_PERCENT = 10n;
@@ -61,9 +61,9 @@ const TMPFS_DEFAULT_PERCENT = 50n;
 const SECTION_SIZE_BITS: Readonly<Record<PageSize, bigint>> = { 4096: 27n, 16384: 27n, 65536: 29n };
 /** sizeof(struct page) on arm64 without debug options, when vmcoreinfo does not give it. */
 const STRUCT_PAGE = 64n;
-/** The minimum is rounded up to a MiB, the recommended size to 16 MiB. */
+/** The minimum is rounded up to a MiB, the recommended size to 8 MiB (16 MiB added up to 28% to a measured minimum of 56 MiB). */
 const MIN_GRANULE = MiB;
-const REC_GRANULE = 16n * MiB;
+const REC_GRANULE = 8n * MiB;
 
 export interface EstimateInput {
   readonly target: Target;
@@ -485,7 +485,7 @@ function solve(f: Facts, layout: Layout, maxPfn: bigint, recommended: boolean, f
       why: `the high range must hold the kernel, initramfs, DTB and elfcorehdr segments: at least ${mib(floor - layout.low)} above the ${mib(layout.low)} low range` });
   }
   const rest = (rounded < s ? rounded : s) - sum(terms.filter((t) => t.key !== "floor"));
-  if (rest > 0n) terms.push({ key: "rounding", label: "rounding", bytes: rest, why: "the minimum up to a whole MiB, the recommended size up to 16 MiB" });
+  if (rest > 0n) terms.push({ key: "rounding", label: "rounding", bytes: rest, why: "the minimum up to a whole MiB, the recommended size up to 8 MiB" });
   return { bytes: s, terms };
 }
 
@@ -531,10 +531,15 @@ function termsAt(s: bigint, f: Facts, layout: Layout, maxPfn: bigint, recommende
     terms.push({ key: "swiotlb", label: "swiotlb bounce buffer", bytes: layout.swiotlb, why: "the capture kernel's memory reaches above the DMA limit, so it allocates the swiotlb (in the low range)" });
   }
   if (f.cmaBytes > 0n) {
-    const movable = f.tmpfsData + run;
+    // The CMA area serves only movable allocations (mm/page_alloc.c), and the
+    // kernel's own boot allocations are not: while drivers probe, only the
+    // unpacked initramfs (tmpfs pages) can live there. User space comes later
+    // and does not relieve the boot peak: real crashes ran out of memory in
+    // driver probing with the CMA area almost empty (docs/crashkernel.md, "Calibration").
+    const movable = f.tmpfsData;
     const extra = f.cmaBytes > movable ? f.cmaBytes - movable : 0n;
     terms.push({ key: "cma", label: "CMA area beyond movable use", bytes: extra,
-      why: `the ${mib(f.cmaBytes)} CMA area takes only movable pages (tmpfs, user memory: ${mib(movable)}); the rest is lost to the kernel` });
+      why: `the ${mib(f.cmaBytes)} CMA area takes only movable pages, and at boot those are the unpacked initramfs (${mib(movable)}); the rest is lost to the kernel` });
   }
   if (f.options.rootfs === "tmpfs" && "percent" in f.options.tmpfsLimit && f.tmpfsData > 0n) {
     // The rootfs is mounted (mnt_init(), from start_kernel()) with max_blocks
