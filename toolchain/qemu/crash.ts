@@ -2,10 +2,9 @@ import { spawn, execFile, type ChildProcessWithoutNullStreams } from "node:child
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { InputError } from "../bytes/index.js";
+import { InputError, packageFile } from "../bytes/index.js";
 import { SEGMENT_FILE, buildBundle, composeCommandLine } from "../bundle/index.js";
 import { buildCpio, busyboxInitramfs } from "../initramfs/index.js";
 import { captureSource, collectTarget, parseCapture } from "../target/index.js";
@@ -129,16 +128,6 @@ export interface ProbeResult {
   readonly console: readonly string[];
 }
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-
-/** A file of the checkout (found from toolchain/qemu/ and dist/ alike). */
-function repoFile(rel: string): string {
-  for (let dir = HERE; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, rel))) return join(dir, rel);
-    if (dirname(dir) === dir) throw new Error(`Cannot find ${rel} above ${HERE}`);
-  }
-}
-
 /** Busybox applets crash-init.sh and collect-target.sh run. */
 const APPLETS = [
   "sh", "mount", "dmesg", "stty", "cat", "sha256sum", "base64", "gzip", "gunzip", "head", "timeout", "wc", "cpio",
@@ -166,10 +155,10 @@ export function crashProbeInitramfs(p: ProductionInputs): Uint8Array {
   return busyboxInitramfs({
     busybox: p.busybox,
     applets: APPLETS,
-    init: readFileSync(repoFile(join("toolchain", "qemu", "crash-init.sh")), "utf8"),
+    init: readFileSync(packageFile("toolchain", "qemu", "crash-init.sh"), "utf8"),
     extra: [
       { path: "/tmp", directory: true },
-      { path: "/bin/collect-target.sh", mode: 0o755, data: readFileSync(repoFile(join("examples", "collect-target.sh"))) },
+      { path: "/bin/collect-target.sh", mode: 0o755, data: readFileSync(packageFile("examples", "collect-target.sh")) },
       { path: "/bin/loader", mode: 0o755, data: p.loader },
       { path: `/bundle/${SEGMENT_FILE.kernel}`, data: p.kernel },
       { path: `/bundle/${SEGMENT_FILE.initrd}`, data: p.initrd },
