@@ -70,13 +70,13 @@ const command: CommandModule<object, Args> = {
 export default command;
 
 function armJson(r: ArmReport) {
-  return { state: "armed", bundle: r.armed.bundle, bootId: r.armed.boot.bootId, kernel: r.armed.kernel, initrd: r.armed.initrd, commandLine: r.armed.commandLine, kernelCached: r.kernelCached, ms: r.ms, warnings: r.warnings };
+  return { state: "armed", bundle: r.armed.bundle, bootId: r.armed.boot.bootId, kernel: r.armed.kernel, initrd: r.armed.initrd, commandLine: r.armed.commandLine, kernelCached: r.kernelCached, digestsRemembered: r.digestsRemembered, ms: r.ms, warnings: r.warnings };
 }
 
 function armText(a: ReturnType<typeof armJson>): string {
   return [
     `armed: ${a.bundle} loaded for boot ${a.bootId}`,
-    `  kernel   ${a.kernel.path} (${a.kernelCached ? "unwrapped Image reused" : "unwrapped and cached"})`,
+    `  kernel   ${a.kernel.path} (${a.kernelCached ? "unwrapped Image reused" : "unwrapped and cached"}${a.digestsRemembered ? ", digests remembered" : ""})`,
     `  initrd   ${a.initrd.path} (${a.initrd.size} bytes)`,
     `  cmdline  ${a.commandLine}`,
     `  ms       describe ${a.ms.describe}, kernel ${a.ms.kernel}, bundle ${a.ms.bundle}, verify ${a.ms.verify}, load ${a.ms.load}`,
