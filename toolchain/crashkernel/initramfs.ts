@@ -140,7 +140,7 @@ async function walkParts(bytes: Uint8Array, tally: Tally): Promise<InitramfsPart
     let decompressorBytes: number;
     if (isGzip(rest)) {
       format = "gzip";
-      data = gunzip(rest).data;
+      data = (await gunzip(rest)).data;
       decompressorBytes = GZIP_BUFFERS;
     } else if (isZstd(rest)) {
       format = "zstd";
