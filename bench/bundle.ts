@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,8 +11,8 @@ import { gzipInitramfs } from "./_initramfs.js";
  * files (issues 4 and 6): the Debian arm64 Image (scripts/provision.sh) with a
  * gzip initramfs of about 10 MiB and 100 MiB (bench/_initramfs.ts: real code,
  * so that the bundle's initrd check inflates and walks it all, as it does a
- * real initramfs; random bytes would be taken as an initrd image unread), in
- * reboot and crash mode.
+ * real initramfs), and an opaque initrd image of the same sizes (random
+ * bytes: hashed only), in reboot and crash mode.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/bundle.js [RUNS]
  *
@@ -67,11 +68,23 @@ try {
   const kernel = loadAssets().kernel.image.path;
   const kernelSize = readFileSync(kernel).length;
   const image = new Uint8Array(readFileSync(kernel));
-  const initrds = [10, 100].map((n) => {
+  // Two kinds of initrd: a gzip cpio archive, which the bundle checks to its
+  // end (inflated, walked: issue 9 §5, a truncated archive is refused), and
+  // an initrd image it does not recognize as an archive (random bytes), which
+  // it only hashes, as sha256sum does. Issue 9 §1's targets were set on the
+  // second kind, before the check existed; the first shows what the check costs.
+  const initrds = [10, 100].flatMap((n) => {
     const path = join(dir, `initrd-${n}M.cpio.gz`);
     const gz = gzipInitramfs(image, n);
     writeFileSync(path, gz);
-    return { path, size: gz.length, label: `Image + ${(gz.length / MiB).toFixed(1)} MiB initrd.cpio.gz` };
+    const opaque = join(dir, `initrd-${n}M.img`);
+    const bytes = new Uint8Array(Math.round(gz.length));
+    for (let i = 0; i < bytes.length; i += 65536) bytes.set(randomBytes(Math.min(65536, bytes.length - i)), i);
+    writeFileSync(opaque, bytes);
+    return [
+      { path, size: gz.length, label: `Image + ${(gz.length / MiB).toFixed(1)} MiB initrd.cpio.gz` },
+      { path: opaque, size: bytes.length, label: `Image + ${(bytes.length / MiB).toFixed(1)} MiB initrd.img (opaque)` },
+    ];
   });
 
   // Reboot: the emulated machine, if this build has `purgatory target`; crash:
@@ -97,7 +110,7 @@ try {
   console.log(`reboot target: ${/purgatory target /.test(help) ? "purgatory target qemu-virt -m 2G" : "test/target/fixtures/qemu-virt-6.1 (no `purgatory target` yet)"}; crash target: that fixture with 4 GiB RAM, crashKernel 512 MiB`);
   const head = ["mode", "inputs", "bundle s", "sha256sum s", "node -e 0 s", "bundle/sha", "ratio", "peak RSS MiB", "input MiB", "RSS-input MiB"];
   const rows: string[][] = [];
-  let ok = true;
+  const met = new Map<string, boolean>();
   for (const mode of ["reboot", "crash"] as const) {
     for (const initrd of initrds) {
       const bundle: Run[] = [];
@@ -119,14 +132,16 @@ try {
       const input = kernelSize + initrd.size;
       const ratio = b / (s + n);
       // Issue 9: at most 1.25 x (node -e 0 + sha256sum) with the 10 MiB initrd, 1.1 x with 100 MiB.
-      ok &&= ratio <= (initrd.size < 50 * MiB ? 1.25 : 1.1) && peak - input <= 100 * MiB;
+      const kind = initrd.path.endsWith(".img") ? "initrd image" : "gzip cpio";
+      met.set(kind, (met.get(kind) ?? true) && ratio <= (initrd.size < 50 * MiB ? 1.25 : 1.1) && peak - input <= 100 * MiB);
       rows.push([mode, initrd.label, b.toFixed(3), s.toFixed(3), n.toFixed(3), (b / s).toFixed(2), ratio.toFixed(2),
         (peak / MiB).toFixed(0), (input / MiB).toFixed(0), ((peak - input) / MiB).toFixed(0)]);
     }
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) console.log(r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  "));
-  console.log(`targets (issue 9): ratio <= 1.25 (10 MiB) and <= 1.10 (100 MiB), RSS-input <= 100 MiB: ${ok ? "met" : "MISSED"}; load average now ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  const verdicts = [...met].map(([kind, ok]) => `${kind} ${ok ? "met" : "MISSED"}`).join(", ");
+  console.log(`targets (issue 9): ratio <= 1.25 (10 MiB) and <= 1.10 (100 MiB), RSS-input <= 100 MiB: ${verdicts}; load average now ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

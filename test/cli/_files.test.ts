@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { MAX_INPUT, packageFile, readInput, writeAtomically } from "../../toolchain/cli/_files.js";
+import { MAX_INPUT, readInput, writeAtomically } from "../../toolchain/cli/_files.js";
 import { thrown } from "../_thrown.js";
 
 const dir = mkdtempSync(join(tmpdir(), "cli-files-"));
@@ -34,15 +34,10 @@ describe("readInput bounds every input", () => {
   }, 60_000);
 });
 
-describe("writeAtomically and packageFile", () => {
+describe("writeAtomically", () => {
   it("leaves no temporary file when the write fails", () => {
     expect(thrown(() => writeAtomically(join(dir, "no-such-dir", "out"), "x")).code).toBe("WRITE_FAILED");
     writeAtomically(join(dir, "out"), "x");
     expect(readdirSync(dir).filter((n) => n.startsWith("."))).toEqual([]);
-  });
-
-  it("finds the files purgatory ships, from the module upward", () => {
-    expect(packageFile("examples/collect-target.sh")).toMatch(/\/examples\/collect-target\.sh$/);
-    expect(() => packageFile("examples/none.sh")).toThrow(/is not above/);
   });
 });

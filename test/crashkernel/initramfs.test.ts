@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { buildCpio } from "../../toolchain/initramfs/index.js";
-import { measureInitramfs } from "../../toolchain/crashkernel/index.js";
+import { measureInitramfs, readInitramfsFiles } from "../../toolchain/crashkernel/index.js";
 import { EXPECTED, captureCpio } from "./_initramfs.js";
 import { rejected as rejection } from "../_thrown.js";
 
@@ -92,5 +92,23 @@ describe("measureInitramfs counts what init/initramfs.c unpacks", () => {
     gz[gz.length - 5]! ^= 0xff; // the CRC32 in the trailer
     const e = await rejection(measureInitramfs(gz));
     expect(e.code).toBe("BAD_GZIP");
+  });
+});
+
+describe("readInitramfsFiles", () => {
+  it("returns the regular files asked for, from every part, the later member winning as in the unpacked rootfs", async () => {
+    const early = buildCpio([{ path: "/etc/x.conf", data: "first\n" }, { path: "/etc/only-early", data: "early\n" }]);
+    const main = new Uint8Array(gzipSync(cat(captureCpio(), buildCpio([{ path: "/etc/x.conf", data: "second\n" }]))));
+    const files = await readInitramfsFiles(cat(early, main), ["/etc/x.conf", "/etc/only-early", "/bin/busybox", "/bin/sh", "/nowhere"]);
+    const text = (p: string) => new TextDecoder().decode(files.get(p));
+    expect([...files.keys()].sort()).toEqual(["/bin/busybox", "/etc/only-early", "/etc/x.conf"]);
+    expect(text("/etc/x.conf")).toBe("second\n");
+    expect(text("/etc/only-early")).toBe("early\n");
+    // /bin/sh is a symlink: not a file's contents.
+    expect(files.get("/bin/busybox")?.length).toBe(10_000);
+  });
+
+  it("refuses what measureInitramfs refuses", async () => {
+    expect((await rejection(readInitramfsFiles(new TextEncoder().encode("not an archive"), ["/init"]))).code).toBe("BAD_CPIO");
   });
 });

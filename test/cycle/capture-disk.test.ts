@@ -40,9 +40,9 @@ interface Built {
   readonly path: string;
   readonly sha256: string;
   readonly report: {
-    compressedBytes: number;
-    cpioBytes: number;
-    unpackedBytes: number;
+    compressedBytes: string;
+    cpioBytes: string;
+    unpackedBytes: string;
     libraries: { soname: string }[];
     modules: { load: { name: string; path: string; compression: string }[]; builtin: string[]; dependencySource: string } | null;
     busybox: { static: boolean };
@@ -121,7 +121,7 @@ describe("purgatory initramfs from the provisioned sysroot", () => {
     before("virtio", "virtio_pci");
     before("virtio_pci_modern_dev", "virtio_pci");
     before("virtio_pci_legacy_dev", "virtio_pci");
-    console.log(`capture initramfs: ${r.compressedBytes} bytes gzip, cpio ${r.cpioBytes} bytes, unpacked ${r.unpackedBytes} bytes`);
+    console.log(`capture initramfs: ${Number(r.compressedBytes)} bytes gzip, cpio ${Number(r.cpioBytes)} bytes, unpacked ${Number(r.unpackedBytes)} bytes`);
   });
 
   it("gives the same bytes for the same inputs", () => {

@@ -18,6 +18,9 @@ import { Machine, Timeline, keepConsole } from "./_machine.js";
 // QEMU (without -no-reboot) starts the production kernel again, whose /init
 // finds the dump, reads the marker out of the saved vmcore with makedumpfile,
 // checks that the loader refuses the previous boot's bundle, and powers off.
+// The failure path: the same machine without its dump disk; the capture
+// initramfs waits its bounded time, says so, reboots, and the production
+// kernel comes back up.
 
 const MACHINE_MS = 10 * 60_000;
 const BOOT_MS = 300_000;
@@ -26,8 +29,10 @@ const work = mkdtempSync(join(tmpdir(), "cycle-kdump-service-"));
 const LABEL = "pgdump";
 const timeline = new Timeline();
 let production: string;
-let captureReport: { compressedBytes: number; unpackedBytes: number; modules: { load: { name: string; path: string }[] } | null };
+let captureReport: { compressedBytes: string; unpackedBytes: string; modules: { load: { name: string; path: string }[] } | null };
 let machine: Machine | undefined;
+let noDisk: Machine | undefined;
+const failureTimeline = new Timeline();
 
 /** Every regular file under `dir` (symlinks left out: Debian's node loads the real files), as entries at `guestDir`. */
 function tree(dir: string, guestDir: string): CpioEntry[] {
@@ -47,10 +52,16 @@ function tree(dir: string, guestDir: string): CpioEntry[] {
 
 beforeAll(() => {
   // The capture initramfs, off-target from the provisioned sysroot.
+  const makeCapture = (out: string, wait: number) => {
+    const r = purgatory(["initramfs", "-o", out, "--sysroot", assets.sysroot, "--modules", "virtio_blk,virtio_pci", "--dump-to", `LABEL=${LABEL}`, "--fs-type", "ext4", "--wait", String(wait), "--json"]);
+    if (r.status !== 0) throw new Error(`purgatory initramfs failed:\n${r.stdout}${r.stderr}`);
+    return JSON.parse(r.stdout) as typeof captureReport;
+  };
   const capture = join(work, "capture.cpio.gz");
-  const r = purgatory(["initramfs", "-o", capture, "--sysroot", assets.sysroot, "--modules", "virtio_blk,virtio_pci", "--dump-to", `LABEL=${LABEL}`, "--fs-type", "ext4", "--wait", "30", "--json"]);
-  if (r.status !== 0) throw new Error(`purgatory initramfs failed:\n${r.stdout}${r.stderr}`);
-  captureReport = JSON.parse(r.stdout) as typeof captureReport;
+  captureReport = makeCapture(capture, 30);
+  // The failure path's: the same, waiting 5 s for its device.
+  const captureNoDisk = join(work, "capture-nodisk.cpio.gz");
+  makeCapture(captureNoDisk, 5);
   const modules = captureReport.modules?.load ?? [];
 
   // The project as installed on a target: the bundled CLI, the prebuilt
@@ -75,6 +86,7 @@ beforeAll(() => {
     { path: "/bin/loader", mode: 0o755, data: readFileSync(buildLoader()) },
     { path: GUEST_KERNEL, data: readFileSync(assets.kernel.image.path) },
     { path: "/boot/capture.cpio.gz", data: readFileSync(capture) },
+    { path: "/boot/capture-nodisk.cpio.gz", data: readFileSync(captureNoDisk) },
   ];
   production = join(work, "production.cpio");
   writeFileSync(production, busyboxInitramfs({
@@ -88,8 +100,10 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (machine !== undefined) await keepConsole(machine, "kdump-service");
+  if (noDisk !== undefined) await keepConsole(noDisk, "kdump-service-nodisk");
   rmSync(work, { recursive: true, force: true });
   console.log(timeline.format("kdump service timings", "echo c"));
+  console.log(failureTimeline.format("kdump service failure path (no dump disk) timings", "echo c"));
 });
 
 const json = (s: string) => JSON.parse(s) as Record<string, unknown>;
@@ -158,9 +172,36 @@ describe("purgatory kdump on the guest, from a crash to a dump on disk and the m
     const s = (x: string | undefined) => Number(x);
     console.log(
       `kdump service: node -e 0 ${(s(node.match[2]) - s(node.match[1])).toFixed(2)} s; purgatory kdump arm ${(s(arm.match[3]) - s(arm.match[2])).toFixed(2)} s on the guest's clock ` +
-        `(inside: ${JSON.stringify(armed.ms)} ms); capture initramfs ${captureReport.compressedBytes} bytes gzip, ${captureReport.unpackedBytes} unpacked; ` +
+        `(inside: ${JSON.stringify(armed.ms)} ms); capture initramfs ${Number(captureReport.compressedBytes)} bytes gzip, ${Number(captureReport.unpackedBytes)} unpacked; ` +
         `crash → capture /init ${((capInit.line.t - crashed.line.t) / 1000).toFixed(1)} s, capture /init → saved ${((saved.line.t - capInit.line.t) / 1000).toFixed(1)} s, ` +
         `crash → production /init again ${((again.line.t - crashed.line.t) / 1000).toFixed(1)} s (host clock)`,
     );
+  }, MACHINE_MS);
+
+  it("without the dump disk: the capture waits its bounded 5 s, says why, runs the failure action (reboot), and the production kernel comes back up", async (ctx) => {
+    const m = new Machine({
+      kernel: assets.kernel.image.path, initrd: production, append: `${productionAppend()} pgtest=nodisk`, memory: "1G", smp: 2, reboot: true, timeoutMs: MACHINE_MS,
+    });
+    noDisk = m;
+    ctx.onTestFailed(() => console.error(m.transcript()));
+    const init = await m.next(/@@INIT ([\d.]+) boot ([0-9a-f-]+)@@/, BOOT_MS, "the first /init");
+    const firstBoot = init.match[2] as string;
+    const arm = await m.next(/@@ARM (\d+) ([\d.]+) ([\d.]+) (.*)@@/, BOOT_MS, "kdump arm");
+    expect(arm.match[1], arm.match[4]).toBe("0");
+    const crashed = await m.next(/@@CRASH ([\d.]+)@@/, BOOT_MS, "the crash");
+    failureTimeline.mark("echo c", crashed.line.t);
+    const capInit = await m.next(/purgatory-capture: started at/, BOOT_MS, "the capture /init");
+    failureTimeline.mark("capture /init", capInit.line.t);
+    const failed = await m.next(/purgatory-capture: (SAVED|FAILED) (.*)/, BOOT_MS, "the capture's verdict");
+    failureTimeline.mark("capture gives up", failed.line.t);
+    expect(failed.match[1], failed.line.text).toBe("FAILED");
+    expect(failed.match[2]).toMatch(/^device: LABEL=pgdump did not appear within 5 s .*; failure action: reboot/);
+    // Bounded: the wait, not a hang (the capture /init starts it at once).
+    expect(failed.line.t - capInit.line.t).toBeGreaterThanOrEqual(5000);
+    expect(failed.line.t - capInit.line.t).toBeLessThan(60_000);
+    const again = await m.next(/@@INIT ([\d.]+) boot ([0-9a-f-]+)@@/, BOOT_MS, "the production /init after the failure action");
+    failureTimeline.mark("production /init again", again.line.t);
+    expect(again.match[2]).not.toBe(firstBoot);
+    await m.stop();
   }, MACHINE_MS);
 });

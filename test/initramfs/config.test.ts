@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { InputError } from "../../toolchain/bytes/index.js";
 import { thrown } from "../_thrown.js";
-import { DEFAULT_CONFIG, checkConfig, rootDumpTarget, serializeConfig, shellQuote, type CaptureConfig } from "../../toolchain/initramfs/index.js";
+import { DEFAULT_CONFIG, checkConfig, parseConfig, rootDumpTarget, serializeConfig, shellQuote, type CaptureConfig } from "../../toolchain/initramfs/index.js";
 
 const work = mkdtempSync(join(tmpdir(), "initramfs-config-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -48,6 +48,24 @@ describe("serializeConfig", () => {
   it("refuses generated paths holding the list separators", () => {
     expect(() => serializeConfig(config, { ...generated, modules: ["/a b.ko"] })).toThrow(RangeError);
     expect(() => serializeConfig(config, { ...generated, path: ["/a:b"] })).toThrow(RangeError);
+  });
+});
+
+describe("parseConfig", () => {
+  it("reads back what serializeConfig writes, as the shell's . does, quotes and all", () => {
+    const nasty: CaptureConfig = { ...config, dumpTo: "LABEL=it's $HOME `x` \"q\" \\", coreCollector: "makedumpfile -l -d 31" };
+    const text = serializeConfig(nasty, generated);
+    const read = parseConfig(text);
+    expect(Object.fromEntries(read)).toEqual(sourced(text, "busybox"));
+    expect(read.get("dump_to")).toBe(nasty.dumpTo);
+  });
+
+  it("refuses a line that is not key='value', naming the line", () => {
+    const e = thrown(() => parseConfig("# ok\ndump_to='/dev/vda'\nfs_type=ext4\n", "capture.conf"));
+    expect(e).toBeInstanceOf(InputError);
+    expect(e.code).toBe("BAD_VALUE");
+    expect(e.where).toBe("capture.conf:3");
+    expect(thrown(() => parseConfig("dump_to='a' 'b'\n")).code).toBe("BAD_VALUE");
   });
 });
 

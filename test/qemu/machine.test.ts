@@ -64,10 +64,18 @@ describe("reserveCrashKernel against the kernel itself", () => {
   it("agrees with the Debian 6.1 kernel booted with crashkernel=SIZE@ADDR (its 'crashkernel reserved:' line)", async () => {
     const kernel = loadAssets().kernel.image.path;
     const req = parseCrashKernel("64M@0x60000000");
-    const ours = reserveCrashKernel(ram(GiB), [VIRT_DTB_ROM], req).crashKernel;
+    const ours = reserveCrashKernel(ram(GiB), [VIRT_DTB_ROM], req);
     const line = await kernelSays(kernel, "1G", "64M@0x60000000", /crashkernel reserved: 0x([0-9a-f]+) - 0x([0-9a-f]+) \(/);
     expect(line).not.toBeNull();
     expect({ start: BigInt(`0x${line![1]}`), end: BigInt(`0x${line![2]}`) }).toEqual(ours);
+  }, 40_000);
+
+  it("agrees that 6.1 reserves nothing when crashkernel=SIZE does not fit below 4 GiB (no fall-back above it)", async () => {
+    const kernel = loadAssets().kernel.image.path;
+    const req = parseCrashKernel("3584M");
+    expect(code(() => reserveCrashKernel(ram(8n * GiB), [VIRT_DTB_ROM], req))).toBe("NO_FIT");
+    const line = await kernelSays(kernel, "8G", "3584M", /cannot allocate crashkernel|crashkernel reserved: .*/);
+    expect(line?.[0]).toBe("cannot allocate crashkernel");
   }, 40_000);
 });
 

@@ -1,8 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { InputError, hex, inFile, inFileAsync } from "../bytes/index.js";
+import { InputError, hex, inFile, inFileAsync, packageVersion } from "../bytes/index.js";
 import { buildElfcorehdr } from "../target/index.js";
 import { parseFdt, serializeFdt, type AddrSize } from "../fdt/index.js";
 import { checkImage, loadKernelImage, type KernelImage } from "../image/index.js";
@@ -17,18 +14,8 @@ import { MANIFEST_FORMAT, serializeManifest, type Manifest, type ManifestSegment
 import { encodeSegmentTable } from "./table.js";
 import type { StagedFile } from "./write.js";
 
-/** The tool version written into manifests: package.json's, found upward from this file (in toolchain/ or dist/toolchain/). */
-export const TOOL_VERSION = packageVersion(dirname(fileURLToPath(import.meta.url)));
-
-function packageVersion(dir: string): string {
-  const file = join(dir, "package.json");
-  if (existsSync(file)) {
-    const p = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
-    if (p.name === "purgatory" && typeof p.version === "string") return p.version;
-  }
-  if (dirname(dir) === dir) throw new Error("purgatory's package.json is not above toolchain/bundle");
-  return packageVersion(dirname(dir));
-}
+/** The tool version written into manifests: package.json's. */
+export const TOOL_VERSION = packageVersion();
 
 export interface BundleInputs {
   readonly mode: Mode;

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, linkSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { mkdtemp, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "../bytes/index.js";
@@ -79,6 +79,40 @@ export class BundleDir {
       }
     }
     return new BundleDir(target, await mkdtemp(join(dirname(target), `.${basename(target)}.tmp-`)), existing !== null);
+  }
+
+  /**
+   * Puts the file `from` into the bundle as `name` by a hard link (a copy
+   * when linking fails, as across file systems), with the size and digest the
+   * caller already knows, so nothing is read but the first `keep` bytes. Only
+   * for files that nobody rewrites in place: the kdump state directory's
+   * content-keyed Images (docs/kdump-service.md).
+   * @throws InputError `READ_FAILED` when `from` cannot be read.
+   */
+  adopt(name: string, from: string, known: { readonly size: number; readonly sha256: Uint8Array }, keep = 0): StagedFile {
+    const path = join(this.tmp, name);
+    try {
+      linkSync(from, path);
+    } catch {
+      return this.copy(name, from, keep);
+    }
+    const head = new Uint8Array(Math.min(keep, known.size));
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch (e) {
+      throw new InputError("READ_FAILED", `Cannot read ${from}: ${(e as Error).message}`, from, "Check the path and its permissions.");
+    }
+    try {
+      for (let got = 0; got < head.length; ) {
+        const n = readSync(fd, head, got, head.length - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return { path, size: known.size, sha256: known.sha256, head };
   }
 
   /**

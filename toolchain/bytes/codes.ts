@@ -110,6 +110,7 @@ export const ERROR_CODES = {
   BAD_CRASHKERNEL: "a crashkernel= value the kernel's parse_crashkernel would refuse",
   BAD_CALIBRATION: "a crashkernel calibration file that is malformed or for another page size",
   BAD_CPIO: "a cpio archive (newc) whose headers are malformed",
+  NO_CAPTURE_CONFIG: "an initramfs without the /etc/purgatory/capture.conf of `purgatory initramfs`, where one is needed",
   // Emulation
   QEMU_MISSING: "QEMU is not installed",
   QEMU_FAILED: "QEMU refused the machine, or the guest it ran did not do its part (it never sent what it was booted for)",
@@ -120,6 +121,7 @@ export const ERROR_CODES = {
   ENTRY_OUTSIDE_SEGMENTS: "an entry point in no segment",
   PSCI_MISMATCH: "the DTB's PSCI conduit is not the one the emulated machine answers",
   UNSUPPORTED_MACHINE: "a device tree for a machine QEMU is not set up to emulate here",
+  TOOL_MISSING: "a host program a command runs (mkfs.ext4, debugfs) is not installed",
   // Provisioning (scripts/)
   NO_ASSETS: "the provisioned arm64 assets are missing: run npm run provision",
   BAD_ASSETS: "a provisioned asset whose digest or description is wrong",

@@ -1,6 +1,5 @@
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { InputError } from "../bytes/index.js";
 
 /** The most any input file may hold: no kernel, initrd or description is larger (the kernel's own unpacking limit is far below). */
@@ -52,17 +51,6 @@ export function readInput(file: string, limit = MAX_INPUT, hint = "Check the pat
     throw new InputError("READ_FAILED", `Cannot read ${file}: ${why}`, undefined, hint);
   } finally {
     if (fd !== undefined && fd !== 0) closeSync(fd);
-  }
-}
-
-/**
- * A file shipped with purgatory (`examples/collect-target.sh`): found from
- * this module upward, in toolchain/cli/, dist/toolchain/cli/ or dist/bin/.
- */
-export function packageFile(path: string): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, path))) return join(dir, path);
-    if (dirname(dir) === dir) throw new Error(`purgatory's ${path} is not above ${fileURLToPath(import.meta.url)}`);
   }
 }
 

@@ -1,13 +1,19 @@
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Argv, CommandModule } from "yargs";
-import { InputError, hex } from "../bytes/index.js";
+import { InputError, hex, inFile, inFileAsync } from "../bytes/index.js";
+import { calibrateCrashkernel } from "../calibrate/index.js";
+import type { CalibrationResult } from "../calibrate/index.js";
 import { composeCommandLine } from "../bundle/index.js";
-import { captureKernel, estimateCrashkernel, measureInitramfs, memparse, mib, parseCalibration } from "../crashkernel/index.js";
+import { captureKernel, estimateCrashkernel, measureInitramfs, memparse, mib, parseCalibration, serializeCalibration } from "../crashkernel/index.js";
 import type { Calibration, Estimate, InitramfsMeasure, Sizing, Term } from "../crashkernel/index.js";
 import { loadKernelImage } from "../image/index.js";
-import { dtbMachine } from "../qemu/index.js";
+import { QEMU_VIRT, dtbMachine, parseSize } from "../qemu/index.js";
+import type { ProbeResult } from "../qemu/index.js";
 import { parseTarget } from "../target/index.js";
 import type { Target } from "../target/index.js";
-import { readInput } from "./_files.js";
+import { readInput, writeAtomically } from "./_files.js";
 import { UsageError, report, run } from "./_run.js";
 
 /**
@@ -19,7 +25,7 @@ import { UsageError, report, run } from "./_run.js";
 export const DEFAULT_CAPTURE_APPEND = "nr_cpus=1 reset_devices";
 
 interface Args {
-  target: string;
+  target?: string;
   kernel: string;
   initrd?: string;
   append?: string;
@@ -30,6 +36,17 @@ interface Args {
   fleet?: string;
   dmaBits?: number;
   json?: boolean;
+  calibrate?: boolean;
+  qemu?: boolean;
+  memory: string;
+  smp: number;
+  loader?: string;
+  probe?: string;
+  writeCalibration?: string;
+  maxProbes?: number;
+  probeTimeout?: number;
+  consoleDir?: string;
+  qemuBinary?: string;
 }
 
 const command: CommandModule<object, Args> = {
@@ -52,10 +69,10 @@ const command: CommandModule<object, Args> = {
           "  boot or run peak    initramfs file + decompressor, or init + makedumpfile\n" +
           "  makedumpfile        2 bitmaps of 2 bits per crashed page (at most 4 MiB each)\n" +
           "  swiotlb             64 MiB low, when the reservation reaches above the DMA limit\n" +
-          "  CMA                 the capture kernel's CMA area beyond movable use (cma=0)\n" +
+          "  CMA                 the capture kernel's CMA area beyond the unpacked initramfs (cma=0)\n" +
           "  rootfs size rule    a tmpfs rootfs may only fill half of RAM (no root=)\n" +
-          "The recommended size adds dirty page cache (vm.dirty_ratio 20%) and a 10%\n" +
-          "margin, rounded up to 16 MiB. Constants only a measurement can give are\n" +
+          "The recommended size adds a 10% margin, rounded up to 8 MiB (real crashes in\n" +
+          "QEMU put it at 1.1 to 1.3 x the true minimum). Constants only a measurement can give are\n" +
           "named in the output; --calibration FILE replaces them.\n\n" +
           "The capture command line decides CPUs, rootfs, CMA and swiotlb. By default it\n" +
           "is the target's line without BOOT_IMAGE= and crashkernel=, plus\n" +
@@ -66,9 +83,18 @@ const command: CommandModule<object, Args> = {
           "range form for machines of those RAM sizes. Each line parses back to its size\n" +
           "under the kernel's parse_crashkernel() rules. When the target already reserves\n" +
           "crash memory, the report says whether that is enough or by how much it is short.\n" +
-          "docs/crashkernel.md has the model, every constant's source and the peers' formulas.",
+          "docs/crashkernel.md has the model, every constant's source and the peers' formulas.\n\n" +
+          "--calibrate --qemu measures instead: QEMU virt (--memory, --smp) boots the kernel with\n" +
+          "crashkernel=SIZE into a guest that loads a crash bundle (capture initramfs --initrd,\n" +
+          "from `purgatory initramfs`) with --loader and crashes (sysrq c); a probe succeeds when the\n" +
+          "capture kernel, booted through our purgatory, saves the dump on the disk its\n" +
+          "configuration names and status.json says success. The search starts at the estimate's\n" +
+          "minimum and closes in 2 MiB steps (or --probe SIZES runs exactly those); every probe is\n" +
+          "printed with its outcome (OOM killer, initramfs unpacking, panic, hang, kexec_load\n" +
+          "refusal) and wall time. --write-calibration FILE writes the kernelRuntime constant the\n" +
+          "minimum implies, for --calibration.",
       )
-      .option("target", { alias: "t", type: "string", requiresArg: true, demandOption: true, describe: "target.json from `purgatory describe` or `purgatory target qemu-virt`" })
+      .option("target", { alias: "t", type: "string", requiresArg: true, describe: "target.json from `purgatory describe` or `purgatory target qemu-virt` (not with --calibrate)" })
       .option("kernel", { type: "string", requiresArg: true, demandOption: true, describe: "The capture kernel, in any arm64 format (its image_size counts, not the file size)" })
       .option("initrd", { alias: "ramdisk", type: "string", requiresArg: true, describe: "The capture initramfs: cpio, gzip/zstd/xz-compressed cpio, or an early cpio followed by a compressed one" })
       .option("append", { type: "string", describe: "Words appended to the capture command line" })
@@ -78,13 +104,33 @@ const command: CommandModule<object, Args> = {
       .option("calibration", { type: "string", requiresArg: true, describe: "A calibration file with measured constants (format purgatory-crashkernel-calibration/1)" })
       .option("fleet", { type: "string", describe: "RAM sizes of the machines one crashkernel= must serve, e.g. 2G,4G,16G,64G: prints the range form" })
       .option("dma-bits", { type: "number", describe: "Address bits of the platform's DMA masters (default 32; 30 on a Raspberry Pi 4)" })
-      .option("json", { type: "boolean", describe: "Print the estimate as JSON" })
+      .option("json", { type: "boolean", describe: "Print the estimate (or the calibration) as JSON" })
+      .option("calibrate", { type: "boolean", describe: "Measure the minimum with real crashes instead of estimating it (with --qemu)" })
+      .option("qemu", { type: "boolean", describe: "Calibrate on an emulated machine (QEMU virt, TCG)" })
+      .option("memory", { alias: "m", type: "string", default: "1G", describe: "--calibrate: RAM of the emulated production machine" })
+      .option("smp", { type: "number", default: 2, describe: "--calibrate: its CPU count" })
+      .option("loader", { type: "string", describe: "--calibrate: the static arm64 examples/loader (bash scripts/build-loader.sh prints its path)" })
+      .option("probe", { type: "string", describe: "--calibrate: probe exactly these sizes, e.g. 110M,112M, instead of searching" })
+      .option("write-calibration", { type: "string", describe: "--calibrate: write the calibration the minimum implies to FILE" })
+      .option("max-probes", { type: "number", default: 12, describe: "--calibrate: give up the search after this many probes" })
+      .option("probe-timeout", { type: "number", default: 600, describe: "--calibrate: seconds a probe may take to boot, and its capture to finish (a silent console for half of it is a hang)" })
+      .option("console-dir", { type: "string", describe: "--calibrate: write each probe's console to DIR/probe-SIZE-console.txt" })
+      .option("qemu-binary", { type: "string", describe: "--calibrate: QEMU to run (default: qemu-system-aarch64 on PATH)" })
       .example("$0 crashkernel -t target.json --kernel /boot/vmlinuz --initrd capture.cpio.gz", "the estimate, with the capture line the README's bundle uses")
       .example("$0 crashkernel -t t.json --kernel Image --initrd i.cpio --append 'nr_cpus=1 cma=0' --reuse-cmdline", "without the CMA area")
       .example("$0 crashkernel -t t.json --kernel Image --initrd i.cpio.zst --fleet 2G,4G,16G,64G", "one range form for four machine sizes")
-      .example("$0 crashkernel -t t.json --kernel Image --calibration virt-6.1.json --json", "measured constants, as data") as Argv<Args>,
+      .example("$0 crashkernel -t t.json --kernel Image --calibration virt-6.1.json --json", "measured constants, as data")
+      .example("$0 crashkernel --calibrate --qemu --kernel Image --initrd capture.cpio.gz --loader loader -m 1G --smp 2 --write-calibration virt-6.1.json",
+        "the measured minimum, and the calibration it implies") as Argv<Args>,
   handler: (argv) =>
     run(argv, async () => {
+      if (argv.calibrate) return calibrate(argv);
+      if (argv.qemu) throw new UsageError("--qemu goes with --calibrate.");
+      for (const o of ["loader", "probe", "writeCalibration", "consoleDir"] as const) {
+        if (argv[o] !== undefined) throw new UsageError(`--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --calibrate.`);
+      }
+      if (argv.target === undefined) throw new UsageError("Missing required argument: target (or --calibrate --qemu to measure on an emulated machine).");
+      const targetFile = argv.target;
       if (argv.commandLine !== undefined && argv.reuseCmdline) throw new UsageError("--command-line and --reuse-cmdline both set the command line; add words with --append.");
       if (argv.commandLine !== undefined && argv.append !== undefined) throw new UsageError("Cannot use --command-line with --append: --command-line is the whole command line.");
       if (argv.cpus !== undefined && (!Number.isInteger(argv.cpus) || argv.cpus < 1)) throw new UsageError(`--cpus ${argv.cpus} is not a positive whole number`);
@@ -92,7 +138,7 @@ const command: CommandModule<object, Args> = {
       if (!Number.isInteger(dmaBits) || dmaBits < 20 || dmaBits > 64) throw new UsageError(`--dma-bits ${argv.dmaBits} is not a whole number from 20 to 64`);
       const fleet = argv.fleet === undefined ? undefined : parseFleet(argv.fleet);
 
-      const target = inFile(argv.target, () => parseTarget(new TextDecoder().decode(readInput(argv.target))));
+      const target = inFile(targetFile, () => parseTarget(new TextDecoder().decode(readInput(targetFile))));
       const kernelBytes = readInput(argv.kernel);
       const kernel = captureKernel(await inFileAsync(argv.kernel, () => loadKernelImage(kernelBytes)));
       const initramfs = argv.initrd === undefined ? null : await inFileAsync(argv.initrd, () => measureInitramfs(readInput(argv.initrd!)));
@@ -113,7 +159,7 @@ const command: CommandModule<object, Args> = {
       const data: Report = {
         ...estimate,
         inputs: {
-          target: argv.target,
+          target: targetFile,
           kernel: { file: argv.kernel, fileBytes: BigInt(kernelBytes.length), imageSize: kernel.imageSize, pageSize: kernel.pageSize, release: kernel.release },
           initramfs: argv.initrd === undefined || initramfs === null ? null : { file: argv.initrd, ...jsonMeasure(initramfs) },
           calibration: argv.calibration === undefined || calibration === null ? null : { file: argv.calibration, measuredOn: calibration.measuredOn },
@@ -124,6 +170,145 @@ const command: CommandModule<object, Args> = {
     }),
 };
 export default command;
+
+/** `--calibrate --qemu`. */
+async function calibrate(argv: Args): Promise<void> {
+  if (!argv.qemu) throw new UsageError("--calibrate needs --qemu: the calibration runs real crashes on an emulated machine.");
+  for (const o of ["target", "commandLine", "reuseCmdline", "cpus", "calibration", "fleet"] as const) {
+    if (argv[o] !== undefined) throw new UsageError(`--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} does not go with --calibrate (the machine is the emulated one).`);
+  }
+  if (argv.initrd === undefined) throw new UsageError("--calibrate needs --initrd: the capture initramfs (from `purgatory initramfs`).");
+  if (argv.loader === undefined) throw new UsageError("--calibrate needs --loader: the static arm64 examples/loader (bash scripts/build-loader.sh prints its path).");
+  const memory = parseSize(argv.memory, "--memory", true);
+  if (memory < 256n << 20n || memory % (1n << 20n) !== 0n) {
+    throw new InputError("BAD_OPTION", `Cannot emulate ${argv.memory} of RAM: give a whole number of MiB, at least 256M`, "--memory", "Give e.g. 1G, 2G or 4G");
+  }
+  if (!Number.isInteger(argv.smp) || argv.smp < 1 || argv.smp > QEMU_VIRT.maxCpus) {
+    throw new InputError("BAD_OPTION", `Cannot emulate ${argv.smp} CPUs: QEMU virt holds 1 to ${QEMU_VIRT.maxCpus}`, "--smp", `Give 1..${QEMU_VIRT.maxCpus}`);
+  }
+  const maxProbes = argv.maxProbes ?? 12;
+  const probeTimeout = argv.probeTimeout ?? 600;
+  if (!Number.isInteger(maxProbes) || maxProbes < 2) throw new InputError("BAD_OPTION", `Cannot search with ${maxProbes} probes: give 2 or more`, "--max-probes", "Give e.g. 12");
+  if (!(probeTimeout >= 30)) throw new InputError("BAD_OPTION", `Cannot give a probe ${probeTimeout} s: give 30 or more`, "--probe-timeout", "Give e.g. 600");
+  const sizes = argv.probe === undefined ? undefined : argv.probe.split(",").map((s) => {
+    const v = parseSize(s, "--probe", true);
+    if (v === 0n || v % (1n << 20n) !== 0n) throw new InputError("BAD_OPTION", `Cannot probe ${s}: give whole MiB, e.g. 112M`, "--probe", "Give sizes such as 110M,112M");
+    return v;
+  });
+  const initrdFile = argv.initrd;
+  const kernel = readInput(argv.kernel);
+  const initrd = readInput(initrdFile);
+  const loader = readInput(argv.loader);
+  const append = argv.append ?? DEFAULT_CAPTURE_APPEND;
+  if (argv.consoleDir !== undefined) mkdirSync(argv.consoleDir, { recursive: true });
+  const work = mkdtempSync(join(tmpdir(), "purgatory-calibrate-"));
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  let result: CalibrationResult;
+  try {
+    result = await inFileAsync(initrdFile, () => calibrateCrashkernel({
+      kernel, initrd, loader, memory, smp: argv.smp, append, workDir: work, clock: () => performance.now(), maxProbes,
+      timeouts: { bootMs: probeTimeout * 1000, captureMs: probeTimeout * 1000, quietMs: (probeTimeout * 1000) / 2 },
+      ...(sizes === undefined ? {} : { sizes }),
+      ...(argv.qemuBinary === undefined ? {} : { qemu: argv.qemuBinary }),
+      onStart: (c) => say(`calibrating on ${c.machine}: the estimate's minimum is ${mib(c.estimate.minimum.bytes)}, recommended ${mib(c.estimate.recommended.bytes)}`),
+      onProbe: (p) => {
+        say(`  ${probeLine(p)}`);
+        if (argv.consoleDir !== undefined) writeAtomically(join(argv.consoleDir, `probe-${p.size >> 20n}M-console.txt`), p.console.join("\n") + "\n");
+      },
+    }));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const write = argv.writeCalibration !== undefined && result.calibration !== null;
+  if (write) writeAtomically(argv.writeCalibration!, serializeCalibration(result.calibration!));
+  const data: CalibrationReport = {
+    machine: result.machine,
+    kernel: { file: argv.kernel, release: result.kernel.release, imageSize: result.kernel.imageSize, formatChain: result.kernel.formatChain },
+    initramfs: { file: initrdFile, ...result.initramfs },
+    disk: result.disk,
+    productionCommandLine: result.productionCommandLine,
+    captureCommandLine: result.captureCommandLine,
+    mode: result.mode,
+    probes: result.probes.map(compactProbe),
+    minimum: result.minimum,
+    failed: result.failed,
+    succeeded: result.succeeded,
+    stopped: result.stopped,
+    consistent: result.consistent,
+    estimate: { minimum: result.estimate.minimum.bytes, recommended: result.estimate.recommended.bytes },
+    calibrated: result.calibrated === null ? null : { minimum: result.calibrated.minimum.bytes, recommended: result.calibrated.recommended.bytes },
+    calibration: result.calibration,
+    calibrationFile: write ? argv.writeCalibration! : null,
+    notes: result.notes,
+    wallMs: Math.round(result.wallMs),
+  };
+  report(argv, data, renderCalibration);
+  if (argv.writeCalibration !== undefined && !write) {
+    // The report above says why; the file asked for is not there.
+    say(`purgatory: Cannot write ${argv.writeCalibration}: the probes found no minimum (${result.stopped ?? "they do not bracket one"})`);
+    process.exitCode = 1;
+  } else if (result.minimum === null && sizes === undefined) process.exitCode = 1;
+}
+
+type CompactProbe = Omit<ProbeResult, "console" | "target" | "wallMs" | "steps"> & { readonly wallMs: number; readonly steps: Record<string, number> };
+
+interface CalibrationReport {
+  readonly machine: string;
+  readonly kernel: { readonly file: string; readonly release: string | null; readonly imageSize: bigint; readonly formatChain: readonly string[] };
+  readonly initramfs: InitramfsMeasure & { readonly file: string };
+  readonly disk: CalibrationResult["disk"];
+  readonly productionCommandLine: string;
+  readonly captureCommandLine: string;
+  readonly mode: CalibrationResult["mode"];
+  readonly probes: readonly CompactProbe[];
+  readonly minimum: bigint | null;
+  readonly failed: bigint | null;
+  readonly succeeded: bigint | null;
+  readonly stopped: string | null;
+  readonly consistent: boolean;
+  readonly estimate: { readonly minimum: bigint; readonly recommended: bigint };
+  readonly calibrated: { readonly minimum: bigint; readonly recommended: bigint } | null;
+  readonly calibration: Calibration | null;
+  readonly calibrationFile: string | null;
+  readonly notes: readonly string[];
+  readonly wallMs: number;
+}
+
+function compactProbe(p: ProbeResult): CompactProbe {
+  const { console: _c, target: _t, ...rest } = p;
+  return { ...rest, wallMs: Math.round(p.wallMs), steps: Object.fromEntries(Object.entries(p.steps).map(([k, v]) => [k, Math.round(v)])) };
+}
+
+/** One probe on one line: size, outcome, wall time, why. */
+function probeLine(p: Pick<ProbeResult, "size" | "ok" | "outcome" | "wallMs" | "reason">): string {
+  return `${mib(p.size).padStart(8)}  ${(p.ok ? "ok" : p.outcome).padEnd(14)} ${(p.wallMs / 1000).toFixed(1).padStart(6)} s  ${p.reason}`;
+}
+
+function renderCalibration(r: CalibrationReport): string {
+  const lines = [
+    `calibration on ${r.machine}`,
+    `  kernel           ${r.kernel.file}: ${r.kernel.release ?? "release unknown"}, image_size ${mib(r.kernel.imageSize)}`,
+    `  capture initrd   ${r.initramfs.file}: ${mib(BigInt(r.initramfs.fileBytes))} file, ${r.initramfs.entries} entries; dump to ${r.disk.dumpTo} (${r.disk.fsType}) ${r.disk.directory}`,
+    `  production line  ${r.productionCommandLine}`,
+    `  capture line     ${r.captureCommandLine}`,
+    `  estimate         minimum ${mib(r.estimate.minimum)}, recommended ${mib(r.estimate.recommended)} (built-in constants)`,
+    "",
+    `  ${"size".padStart(8)}  ${"outcome".padEnd(14)} ${"wall".padStart(8)}  what happened`,
+    ...r.probes.map((p) => `  ${probeLine(p)}`),
+    "",
+  ];
+  if (r.minimum !== null) lines.push(`minimum: ${mib(r.minimum)} (crashkernel=${r.minimum >> 20n}M saved the dump, ${r.failed === null ? "the smallest size tried" : `${mib(r.failed)} did not`})`);
+  else lines.push(`no minimum: ${r.stopped ?? "the probes do not bracket one"}${r.succeeded === null ? "" : `; smallest working size ${mib(r.succeeded)}`}`);
+  if (!r.consistent) lines.push("note: the outcomes do not follow one boundary (a larger size failed where a smaller one worked)");
+  if (r.calibration !== null && r.calibrated !== null) {
+    lines.push(`implied kernelRuntime: ${mib(BigInt(r.calibration.constants.kernelRuntime ?? 0))} (measured on ${r.calibration.measuredOn.kernelRelease}); ` +
+      `with it the estimate says minimum ${mib(r.calibrated.minimum)}, recommended ${mib(r.calibrated.recommended)}`);
+  }
+  if (r.calibrationFile !== null) lines.push(`wrote ${r.calibrationFile}`);
+  for (const n of r.notes) lines.push(`note: ${n}`);
+  lines.push(`${r.probes.length} probe${r.probes.length === 1 ? "" : "s"} in ${(r.wallMs / 1000).toFixed(0)} s`);
+  return lines.join("\n");
+}
 
 interface Report extends Estimate {
   readonly inputs: {
@@ -171,32 +356,6 @@ function cpusOf(t: Target, captureLine: string): number {
   if (/(^|\s)nr_cpus=1(\s|$)/.test(captureLine)) return 1;
   throw new InputError("BAD_TARGET", "Cannot count the crashed machine's CPUs: the target has no crash notes and its DTB lists no CPUs", "cpuNotes",
     "Give --cpus N, or describe the target as root so its crash notes are read");
-}
-
-/** Runs `f`; an InputError it throws gets the file's name in front of its message and its `where`. */
-function inFile<T>(file: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw named(file, e);
-  }
-}
-
-async function inFileAsync<T>(file: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    throw named(file, e);
-  }
-}
-
-function named(file: string, e: unknown): unknown {
-  if (!(e instanceof InputError) || e.message.startsWith(`${file}: `) || (typeof e.where === "string" && e.where.startsWith(file))) return e;
-  // InputError appends " (at WHERE)" and ". HINT" to the message; rebuild it with the file in front.
-  const suffix = (typeof e.where === "number" ? ` (at offset ${hex(e.where)})` : e.where ? ` (at ${e.where})` : "") + (e.hint ? `. ${e.hint}` : "");
-  const base = e.message.endsWith(suffix) ? e.message.slice(0, e.message.length - suffix.length) : e.message;
-  const where = e.where === undefined ? file : typeof e.where === "number" ? `${file} offset ${hex(e.where)}` : `${file} ${e.where}`;
-  return new InputError(e.code, `${file}: ${base}`, where, e.hint);
 }
 
 function render(r: Report): string {

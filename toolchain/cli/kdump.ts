@@ -72,13 +72,13 @@ export default command;
 function armJson(r: ArmReport) {
   // Sizes in bytes as bigints, which JSON prints as "0x…" (README: one rule for numbers).
   const file = (f: ArmReport["armed"]["kernel"]) => ({ ...f, size: BigInt(f.size) });
-  return { state: "armed", bundle: r.armed.bundle, bootId: r.armed.boot.bootId, kernel: file(r.armed.kernel), initrd: file(r.armed.initrd), commandLine: r.armed.commandLine, kernelCached: r.kernelCached, ms: r.ms, warnings: r.warnings };
+  return { state: "armed", bundle: r.armed.bundle, bootId: r.armed.boot.bootId, kernel: file(r.armed.kernel), initrd: file(r.armed.initrd), commandLine: r.armed.commandLine, kernelCached: r.kernelCached, digestsRemembered: r.digestsRemembered, ms: r.ms, warnings: r.warnings };
 }
 
 function armText(a: ReturnType<typeof armJson>): string {
   return [
     `armed: ${a.bundle} loaded for boot ${a.bootId}`,
-    `  kernel   ${a.kernel.path} (${a.kernelCached ? "unwrapped Image reused" : "unwrapped and cached"})`,
+    `  kernel   ${a.kernel.path} (${a.kernelCached ? "unwrapped Image reused" : "unwrapped and cached"}${a.digestsRemembered ? ", digests remembered" : ""})`,
     `  initrd   ${a.initrd.path} (${a.initrd.size} bytes)`,
     `  cmdline  ${a.commandLine}`,
     `  ms       describe ${a.ms.describe}, kernel ${a.ms.kernel}, bundle ${a.ms.bundle}, verify ${a.ms.verify}, load ${a.ms.load}`,

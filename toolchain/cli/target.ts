@@ -1,12 +1,12 @@
 import type { Argv, CommandModule } from "yargs";
 import { loadAssets } from "../../scripts/assets.js";
-import { InputError, hex, inFileAsync } from "../bytes/index.js";
+import { InputError, hex, inFileAsync, packageFile } from "../bytes/index.js";
 import { loadKernelImage } from "../image/index.js";
 import {
   MACHINES, MACHINE_NAMES, bootedTarget, captureMachine, dtbMachine, dumpDtb, machineArgs, machineTarget, parseCrashKernel, parseSize, qemuVersion, type MachineName,
 } from "../qemu/index.js";
 import { captureSource, collectTarget, parseCapture, parseVmcoreinfo, serializeTarget, type Range, type Target, type TargetConsole } from "../target/index.js";
-import { packageFile, readInput, readText, writeAtomically } from "./_files.js";
+import { readInput, readText, writeAtomically } from "./_files.js";
 import { describeConsole } from "./_board.js";
 import { UsageError, report, run } from "./_run.js";
 
@@ -114,7 +114,7 @@ const command: CommandModule<object, Args> = {
         const image = await inFileAsync(kernelFile, () => loadKernelImage(readInput(kernelFile)));
         const busybox = readInput(argv.busybox ?? loadAssets().busybox.binary.path);
         const booted = await captureMachine(facts, {
-          ...machine, ...qemu, ...board, kernel: image.bytes, busybox, collectScript: readText(packageFile("examples/collect-target.sh")),
+          ...machine, ...qemu, ...board, kernel: image.bytes, busybox, collectScript: readText(packageFile("examples", "collect-target.sh")),
           crashkernel: argv.crashkernel ?? null, timeoutMs: Math.round(argv.timeout * 1000),
         });
         const collected = collectTarget(captureSource(parseCapture(booted.capture), `the booted QEMU ${facts.qemuName}`));

@@ -51,9 +51,9 @@ const perPage = (k4: number, k16: number, k64: number): Record<PageSize, number>
 export const CALIBRATED: Readonly<Record<CalibratedName, CalibratedConstant>> = {
   kernelRuntime: {
     what: "kernel memory at run time that scales with neither RAM nor CPUs: slab, vmalloc, kernel stacks of global threads, driver state",
-    source: "guess (one QEMU virt boot of Debian's 6.1 cloud kernel in 256 MiB used 17.7 MiB; drivers of real machines add more); " +
-      "measure as MemTotal - MemFree - Cached - Buffers - AnonPages - Percpu in the capture kernel's /proc/meminfo",
-    defaults: perPage(24 * MiB, 32 * MiB, 48 * MiB),
+    source: "guess, checked for 4K pages (real crashes of Debian's 6.1 cloud kernel on QEMU virt imply 12.1 to 13.3 MiB, with and without a CMA area; " +
+      "drivers of real machines add more): calibrate with `purgatory crashkernel --calibrate --qemu`",
+    defaults: perPage(16 * MiB, 32 * MiB, 48 * MiB),
   },
   perCpu: {
     what: "memory each CPU the capture kernel sets up costs: per-CPU areas, idle, IRQ and per-CPU thread stacks, per-CPU slab and page lists",

@@ -9,7 +9,7 @@ export { DEFAULT_CRASH_KERNEL_LOW_SIZE, memparse, parseCrashkernel } from "./par
 export type { CrashkernelRequest, Memparsed } from "./parse.js";
 export { formatSize, mergeRanges, rangeSyntax, simpleSyntax, splitSyntax } from "./syntax.js";
 export type { RangeEntry } from "./syntax.js";
-export { TMPFS_PAGE_SIZES, measureInitramfs } from "./initramfs.js";
+export { TMPFS_PAGE_SIZES, measureInitramfs, readInitramfsFiles } from "./initramfs.js";
 export type { InitramfsMeasure, InitramfsPart, TmpfsPageSize } from "./initramfs.js";
 export { bannerRelease, captureKernel } from "./kernel.js";
 export type { CaptureKernel } from "./kernel.js";

@@ -86,6 +86,40 @@ const UNSUPPORTED: readonly { name: string; magic: readonly number[]; undo: stri
  */
 export async function measureInitramfs(bytes: Uint8Array): Promise<InitramfsMeasure> {
   const tally = new Tally();
+  const parts = await walkParts(bytes, tally);
+  if (tally.entries === 0) {
+    throw new InputError("BAD_CPIO", "Cannot measure the initramfs: it holds no cpio archive", 0, "Give the initramfs (a cpio archive, maybe gzip/zstd/xz-compressed)");
+  }
+  return {
+    fileBytes: bytes.length,
+    parts,
+    cpioBytes: parts.reduce((n, p) => n + p.cpioBytes, 0),
+    entries: tally.entries,
+    files: tally.files,
+    directories: tally.directories,
+    symlinks: tally.symlinks,
+    others: tally.others,
+    dataBytes: tally.dataBytes,
+    tmpfsBytes: { ...tally.tmpfs },
+    decompressorBytes: parts.reduce((m, p) => Math.max(m, p.decompressorBytes), 0),
+  };
+}
+
+/**
+ * The contents of the regular files at `paths` (absolute, e.g.
+ * "/etc/purgatory/capture.conf") in an initramfs, as the kernel would leave
+ * them: a later archive member of the same name replaces an earlier one.
+ * Paths not in the archive are absent from the map.
+ * @throws InputError as `measureInitramfs`.
+ */
+export async function readInitramfsFiles(bytes: Uint8Array, paths: readonly string[]): Promise<Map<string, Uint8Array>> {
+  const tally = new Tally(new Set(paths.map((p) => p.replace(/^\/+/, ""))));
+  await walkParts(bytes, tally);
+  return new Map([...tally.found].map(([name, data]) => [`/${name}`, data]));
+}
+
+/** Walks every part of the file, adding each member to `tally`; returns the parts. */
+async function walkParts(bytes: Uint8Array, tally: Tally): Promise<InitramfsPart[]> {
   const parts: InitramfsPart[] = [];
   let pos = 0;
   while (pos < bytes.length) {
@@ -106,7 +140,7 @@ export async function measureInitramfs(bytes: Uint8Array): Promise<InitramfsMeas
     let decompressorBytes: number;
     if (isGzip(rest)) {
       format = "gzip";
-      data = gunzip(rest).data;
+      data = (await gunzip(rest)).data;
       decompressorBytes = GZIP_BUFFERS;
     } else if (isZstd(rest)) {
       format = "zstd";
@@ -130,22 +164,7 @@ export async function measureInitramfs(bytes: Uint8Array): Promise<InitramfsMeas
     parts.push({ offset: at, format, size: rest.length, cpioBytes: data.length, decompressorBytes });
     pos = bytes.length;
   }
-  if (tally.entries === 0) {
-    throw new InputError("BAD_CPIO", "Cannot measure the initramfs: it holds no cpio archive", 0, "Give the initramfs (a cpio archive, maybe gzip/zstd/xz-compressed)");
-  }
-  return {
-    fileBytes: bytes.length,
-    parts,
-    cpioBytes: parts.reduce((n, p) => n + p.cpioBytes, 0),
-    entries: tally.entries,
-    files: tally.files,
-    directories: tally.directories,
-    symlinks: tally.symlinks,
-    others: tally.others,
-    dataBytes: tally.dataBytes,
-    tmpfsBytes: { ...tally.tmpfs },
-    decompressorBytes: parts.reduce((m, p) => Math.max(m, p.decompressorBytes), 0),
-  };
+  return parts;
 }
 
 class Tally {
@@ -156,10 +175,19 @@ class Tally {
   others = 0;
   dataBytes = 0;
   tmpfs: Record<TmpfsPageSize, number> = { 4096: 0, 16384: 0, 65536: 0 };
+  /** Contents of the wanted regular files seen, by path without the leading "/". */
+  readonly found = new Map<string, Uint8Array>();
 
-  add(mode: number, size: number): void {
+  constructor(private readonly wanted: ReadonlySet<string> = new Set()) {}
+
+  add(mode: number, size: number, name: string, data: Uint8Array): void {
     this.entries++;
     const type = mode & S_IFMT;
+    const path = name.replace(/^(\.?\/)+/, "");
+    if (this.wanted.has(path)) {
+      if (type === S_IFREG) this.found.set(path, data);
+      else this.found.delete(path);
+    }
     if (type === S_IFREG) {
       this.files++;
       this.dataBytes += size;
@@ -221,7 +249,7 @@ function walkCpio(b: Uint8Array, start: number, tally: Tally, where: (off: numbe
     const next = start + align4(dataAt + size - start);
     if (dataAt + size > b.length) bad(`the data of ${JSON.stringify(name)} (${hex(size)} bytes at ${hex(dataAt)}) runs past the end`, dataAt);
     if (name === TRAILER) return Math.min(next, b.length);
-    tally.add(mode, size);
+    tally.add(mode, size, name, b.subarray(dataAt, dataAt + size));
     pos = next;
   }
 }

@@ -1,4 +1,5 @@
-import { inflateRawSync } from "node:zlib";
+import { promisify } from "node:util";
+import { inflateRaw } from "node:zlib";
 import { ByteReader, InputError, crc32, hex } from "../bytes/index.js";
 import { MAX_DECOMPRESSED, concat, tooLarge } from "./_common.js";
 
@@ -6,8 +7,12 @@ import { MAX_DECOMPRESSED, concat, tooLarge } from "./_common.js";
  * gzip (RFC 1952), as in `Image.gz`, a gzip zboot payload and a gzip uImage.
  * We read the member header and trailer ourselves so that the end of the data
  * is exact and trailing bytes are reported, and let node:zlib inflate the
- * deflate stream (with a cap on its output).
+ * deflate stream (with a cap on its output). The asynchronous call, because
+ * Node's `inflateRawSync` leaks its zlib handle (about 18 KiB) on every
+ * corrupt input: bench/fuzz.ts ran a 256 MiB heap out after 257,000 cases.
  */
+
+const inflateRawAsync = promisify(inflateRaw) as unknown as (b: Uint8Array, o: object) => Promise<{ buffer: Buffer; engine: { bytesWritten: number } }>;
 
 const FHCRC = 0x02;
 const FEXTRA = 0x04;
@@ -33,7 +38,7 @@ export function isGzip(bytes: Uint8Array, at = 0): boolean {
  * @throws InputError `BAD_GZIP` (bad header, corrupt data, CRC or size mismatch,
  *   trailing bytes), `TRUNCATED` or `TOO_LARGE`.
  */
-export function gunzip(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Gunzipped {
+export async function gunzip(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Promise<Gunzipped> {
   const out: Uint8Array[] = [];
   let produced = 0;
   let pos = 0;
@@ -61,10 +66,7 @@ export function gunzip(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Gunzipped {
     let inflated: Uint8Array;
     let consumed: number;
     try {
-      const res = inflateRawSync(bytes.subarray(deflateAt), {
-        info: true,
-        maxOutputLength: limit - produced,
-      }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+      const res = await inflateRawAsync(bytes.subarray(deflateAt), { info: true, maxOutputLength: limit - produced });
       inflated = new Uint8Array(res.buffer.buffer, res.buffer.byteOffset, res.buffer.length); // plain, not a Buffer
       consumed = res.engine.bytesWritten;
     } catch (e) {

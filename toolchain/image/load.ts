@@ -213,7 +213,7 @@ export async function loadKernelImage(bytes: Uint8Array, options: LoadOptions = 
         case "zstd":
         case "xz": {
           const out =
-            format === "gzip" ? gunzip(cur, limit) : format === "zstd" ? await unzstd(cur, limit, expectSize?.size) : await unxz(cur, limit);
+            format === "gzip" ? await gunzip(cur, limit) : format === "zstd" ? await unzstd(cur, limit, expectSize?.size) : await unxz(cur, limit);
           if (expectSize !== undefined && out.data.length !== expectSize.size) {
             throw new InputError(
               "SIZE_MISMATCH",

@@ -120,6 +120,28 @@ export function serializeConfig(c: CaptureConfig, g: GeneratedConfig): string {
   );
 }
 
+/**
+ * Reads a configuration file as `serializeConfig` writes it: comment lines,
+ * and `key='value'` lines whose value is one single-quoted word (each '
+ * inside written '\''), which the shell's `.` reads back to the same text.
+ * @returns every key with its value, in file order.
+ * @throws InputError `BAD_VALUE` (where = `source` and the line number) for
+ *   any other line: the file was not written by `purgatory initramfs`.
+ */
+export function parseConfig(text: string, source = CONFIG_PATH): Map<string, string> {
+  const out = new Map<string, string>();
+  text.split("\n").forEach((line, i) => {
+    if (line === "" || line.startsWith("#")) return;
+    const m = /^([a-z_]+)=((?:'[^']*'|\\')+)$/.exec(line);
+    if (m === null) {
+      throw new InputError("BAD_VALUE", `Cannot read ${source} line ${i + 1}: ${JSON.stringify(line.slice(0, 80))} is not key='value'`, `${source}:${i + 1}`,
+        "The configuration is the one `purgatory initramfs` writes; rebuild the initramfs");
+    }
+    out.set(m[1]!, m[2]!.replace(/'([^']*)'|\\'/g, (q: string, inner: string | undefined) => (q === "\\'" ? "'" : inner ?? "")));
+  });
+  return out;
+}
+
 /** A dump target found from the running system. */
 export interface RootDumpTarget {
   readonly dumpTo: string;

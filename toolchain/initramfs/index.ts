@@ -12,7 +12,7 @@ export type { Closure, ClosureFile, Library, Program } from "./closure.js";
 export { moduleName, parseModinfo, parseModulesDep, parseSoftdep, resolveModules } from "./modules.js";
 export type { KernelModule, ModuleCompression, ModuleSet } from "./modules.js";
 export { busyboxApplets } from "./busybox.js";
-export { ACTIONS, CONFIG_PATH, DEFAULT_CONFIG, checkConfig, rootDumpTarget, serializeConfig, shellQuote } from "./config.js";
+export { ACTIONS, CONFIG_PATH, DEFAULT_CONFIG, checkConfig, parseConfig, rootDumpTarget, serializeConfig, shellQuote } from "./config.js";
 export type { Action, CaptureConfig, GeneratedConfig, RootDumpTarget } from "./config.js";
 export { INIT_APPLETS, captureInit, captureInitPath } from "./init.js";
 export { buildCaptureInitramfs } from "./build.js";

@@ -223,7 +223,7 @@ function walk(root: RootFs, dir: string, rel: string): string[] {
 
 async function decompress(bytes: Uint8Array, how: ModuleCompression, path: string): Promise<Uint8Array> {
   try {
-    if (how === "gzip") return gunzip(bytes).data;
+    if (how === "gzip") return (await gunzip(bytes)).data;
     if (how === "xz") return (await unxz(bytes)).data;
     if (how === "zstd") return (await unzstd(bytes)).data;
     return bytes;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { InputError } from "../bytes/index.js";
+import { InputError, stableJson } from "../bytes/index.js";
 import type { BootFacts } from "../bundle/index.js";
 
 /**
@@ -13,6 +13,7 @@ import type { BootFacts } from "../bundle/index.js";
  * | `kernels/<sha256>.Image` | the raw Image unwrapped from a kernel file whose SHA-256 is the name: content-keyed, so it survives reboots and is reused until the kernel file changes |
  * | `bundle/` | the crash bundle of the current boot (rebuilt by every `arm`) |
  * | `armed.json` | what `arm` loaded: the bundle, its boot, the input files and their digests, the CPUs and memory |
+ * | `digests.json` | the SHA-256 of input files and cached Images, each valid while the file's device, inode, size and modification time stay the same |
  */
 
 export const DEFAULT_STATE_DIR = "/var/lib/purgatory";
@@ -42,12 +43,91 @@ export interface Armed {
   readonly loader: string;
 }
 
-export function statePaths(dir: string): { dir: string; kernels: string; bundle: string; armed: string } {
-  return { dir, kernels: join(dir, "kernels"), bundle: join(dir, "bundle"), armed: join(dir, "armed.json") };
+export function statePaths(dir: string): { dir: string; kernels: string; bundle: string; armed: string; digests: string } {
+  return { dir, kernels: join(dir, "kernels"), bundle: join(dir, "bundle"), armed: join(dir, "armed.json"), digests: join(dir, "digests.json") };
+}
+
+export const DIGESTS_FORMAT = "purgatory-kdump-digests/1";
+
+interface DigestEntry {
+  readonly dev: string;
+  readonly ino: string;
+  readonly size: number;
+  readonly mtimeNs: string;
+  readonly sha256: string;
+}
+
+/**
+ * Remembered digests (`digests.json`), so that arming at every boot and
+ * `status` do not re-read a 30 MiB kernel whose file has not changed: an
+ * entry holds while the file's device, inode, size and modification time (ns)
+ * are what they were when it was hashed, the way git's index trusts a stat.
+ * A file rewritten in place within the same timestamp with the same size
+ * would fool it; a file whose modification time is within a second of its
+ * hashing is therefore not remembered. A wrong digest cannot reach a crash:
+ * the loader's --verify and the purgatory re-hash every segment.
+ */
+export class DigestMemo {
+  private changed = false;
+
+  private constructor(private readonly entries: Map<string, DigestEntry>) {}
+
+  /** Reads `digests.json`; a missing or unreadable one is an empty memo (it is only a cache). */
+  static read(path: string): DigestMemo {
+    try {
+      const o = JSON.parse(readFileSync(path, "utf8")) as { format?: unknown; files?: Record<string, DigestEntry> };
+      if (o.format === DIGESTS_FORMAT && typeof o.files === "object" && o.files !== null) return new DigestMemo(new Map(Object.entries(o.files)));
+    } catch {
+      // Absent or damaged: start afresh.
+    }
+    return new DigestMemo(new Map());
+  }
+
+  /** The digest of `path`: remembered when its stat still matches, else read and hashed (and remembered). @throws InputError `READ_FAILED`. */
+  digest(path: string): InputFile & { remembered: boolean } {
+    const st = statOf(path);
+    const e = this.entries.get(path);
+    if (e !== undefined && st !== null && e.dev === st.dev && e.ino === st.ino && e.size === st.size && e.mtimeNs === st.mtimeNs) {
+      return { path, sha256: e.sha256, size: e.size, remembered: true };
+    }
+    const f = hashFile(path);
+    if (st !== null && Date.now() - Number(BigInt(st.mtimeNs) / 1_000_000n) > 1000 && f.size === st.size) this.set(path, st, f.sha256);
+    return { ...f, remembered: false };
+  }
+
+  /** Records the digest of a file this process has just written (its content is known, so its fresh time does not matter). */
+  remember(path: string, sha256: string): void {
+    const st = statOf(path);
+    if (st !== null) this.set(path, st, sha256);
+  }
+
+  /** Forgets files that no longer exist; writes `digests.json` when anything changed. @throws InputError `WRITE_FAILED`. */
+  save(path: string): void {
+    for (const p of this.entries.keys()) {
+      if (statOf(p) === null) {
+        this.entries.delete(p);
+        this.changed = true;
+      }
+    }
+    if (!this.changed) return;
+    writeAtomic(path, stableJson({ format: DIGESTS_FORMAT, files: Object.fromEntries(this.entries) }));
+    this.changed = false;
+  }
+
+  private set(path: string, st: Omit<DigestEntry, "sha256">, sha256: string): void {
+    this.entries.set(path, { ...st, sha256 });
+    this.changed = true;
+  }
+}
+
+function statOf(path: string): Omit<DigestEntry, "sha256"> | null {
+  const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+  if (st === undefined || !st.isFile()) return null;
+  return { dev: st.dev.toString(), ino: st.ino.toString(), size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
 }
 
 /** SHA-256 of a file, read in 1 MiB chunks. @throws InputError `READ_FAILED`. */
-export function hashFile(path: string): InputFile {
+function hashFile(path: string): InputFile {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -83,13 +163,10 @@ export function writeAtomic(path: string, data: Uint8Array | string): void {
   }
 }
 
-/** The bigint-free JSON of an `Armed` record. */
+/** The JSON of an `Armed` record (the project's one writer: bigints as hex strings). */
 export function serializeArmed(a: Armed): string {
-  const boot = { ...a.boot, vmcoreinfo: hexOrNull(a.boot.vmcoreinfo), kernelCode: hexOrNull(a.boot.kernelCode), crashNotes: a.boot.crashNotes.map((n) => ({ cpu: n.cpu, address: "0x" + n.address.toString(16) })) };
-  return JSON.stringify({ ...a, boot }, null, 2) + "\n";
+  return stableJson(a) + "\n";
 }
-
-const hexOrNull = (v: bigint | null) => (v === null ? null : "0x" + v.toString(16));
 
 /**
  * Reads `armed.json`, or null when there is none.

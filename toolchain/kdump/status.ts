@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { bootMoved, type Moved } from "../bundle/index.js";
 import { crashLoaded, describeThisBoot, memoryOf } from "./live.js";
-import { hashFile, readArmed, statePaths, type Armed } from "./state.js";
+import { DigestMemo, readArmed, statePaths, type Armed } from "./state.js";
 
 /**
  * - `disarmed`: no crash image is loaded.
@@ -27,15 +27,15 @@ export function kdumpStatus(root: string, stateDir: string): StatusReport {
   const armed = readArmed(paths.armed);
   if (loaded !== true) return { state: "disarmed", loaded, armed, changes: [] };
   if (armed === null) return { state: "foreign", loaded, armed, changes: [] };
-  return staleness(root, armed, loaded);
+  return staleness(root, armed, loaded, DigestMemo.read(paths.digests));
 }
 
-function staleness(root: string, armed: Armed, loaded: boolean): StatusReport {
+function staleness(root: string, armed: Armed, loaded: boolean, memo: DigestMemo): StatusReport {
   const now = describeThisBoot(root);
   const changes: Moved[] = [...bootMoved(armed.boot, now.boot)];
   for (const key of ["kernel", "initrd"] as const) {
     const f = armed[key];
-    const cur = existsSync(f.path) ? hashFile(f.path).sha256 : "missing";
+    const cur = existsSync(f.path) ? memo.digest(f.path).sha256 : "missing";
     if (cur !== f.sha256) changes.push({ what: key, built: `${f.path} sha256 ${f.sha256.slice(0, 16)}`, now: cur === "missing" ? "missing" : `sha256 ${cur.slice(0, 16)}` });
   }
   const mem = memoryOf(now.target).join(",");

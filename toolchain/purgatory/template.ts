@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { SourceLine } from "../asm/index.js";
+import { packageFile } from "../bytes/index.js";
 
 /**
  * Templates: assembly text with `{{…}}` tags, expanded here before assembly.
@@ -18,16 +18,8 @@ import type { SourceLine } from "../asm/index.js";
 
 export type TemplateParams = Readonly<Record<string, number | bigint | string>>;
 
-/** The repository root: the folder holding purgatory-src/ and templates/ (from source or from dist/). */
-export const ROOT: string = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "purgatory-src")) || !existsSync(join(dir, "templates"))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error("Cannot find purgatory-src/ and templates/ above " + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-  return dir;
-})();
+/** The package root: the folder holding purgatory-src/ and templates/. */
+export const ROOT: string = packageFile();
 
 /**
  * Reads `templates/<name>` and expands it.

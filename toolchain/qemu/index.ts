@@ -1,4 +1,4 @@
-/** Running code on QEMU: bare-metal runs, emulated kexec, and the machines they run on (virt, xlnx-zcu102). */
+/** Running code on QEMU: bare-metal runs, emulated kexec, the machines they run on (virt, xlnx-zcu102), and real crashes of an emulated production machine. */
 export { describeRun, runBareMetal } from "./bare.js";
 export type { BareMetalResult, BareMetalRun, Image } from "./bare.js";
 export { runCounted, startCounting } from "./plugin.js";
@@ -12,3 +12,7 @@ export {
   machineTarget, parseCrashKernel, parseSize, qemuMemoryArg, qemuVersion, virtArgs, virtTarget,
 } from "./machine.js";
 export type { DtbMachine, MachineName, MachineOptions, MachineTargetOptions, QemuMachine } from "./machine.js";
+export { DEFAULT_PROBE_TIMEOUTS, DUMP_FS_TYPES, crashProbeInitramfs, findHostTools, productionCommandLine, runCrashProbe } from "./crash.js";
+export type { CrashProbeSetup, DumpDisk, HostTools, ProbeOutcome, ProbeResult, ProbeTimeouts, ProductionInputs } from "./crash.js";
+export { MILESTONES, classifyCrash, loadFailure } from "./crash-console.js";
+export type { CrashEnd, CrashOutcome, CrashVerdict, Milestone } from "./crash-console.js";

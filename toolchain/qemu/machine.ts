@@ -275,14 +275,15 @@ export function machineTarget(m: QemuMachine, o: MachineTargetOptions): Target {
   tree = deleteProperty(tree, "/chosen", "rng-seed");
   const memory = [{ start: m.ramBase, end: m.ramBase + o.memory }];
   const reserved = m.dtbRom === null ? [] : [m.dtbRom];
-  const crash = o.crashKernel === null ? { crashKernel: null, crashKernelLow: null } : reserveCrashKernel(memory, reserved, o.crashKernel);
+  const crashKernel = o.crashKernel === null ? null : reserveCrashKernel(memory, reserved, o.crashKernel);
   const board = boardFacts(tree, m.commandLine);
   return {
     version: 2,
     pageSize: 4096,
     memory,
     reserved,
-    ...crash,
+    crashKernel,
+    crashKernelLow: null,
     cpuNotes: [],
     vmcoreinfo: null,
     kernelCode: null,

@@ -2,9 +2,9 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { promisify } from "node:util";
+import { packageFile } from "../bytes/index.js";
 import { runBareMetal } from "./bare.js";
 import type { BareMetalResult, BareMetalRun } from "./bare.js";
 
@@ -25,13 +25,7 @@ export interface Counts {
   readonly unaligned: bigint;
 }
 
-const SOURCE = (() => {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    const c = join(dir, "toolchain", "qemu", "icount-plugin.c");
-    if (existsSync(c)) return c;
-    if (dirname(dir) === dir) throw new Error("Cannot find toolchain/qemu/icount-plugin.c");
-  }
-})();
+const SOURCE = packageFile("toolchain", "qemu", "icount-plugin.c");
 
 let built: Promise<string> | undefined;
 

@@ -16,12 +16,8 @@ export interface CrashKernelRequest {
   readonly base?: bigint;
 }
 
-// arm64 6.1 arch/arm64/mm/init.c: CRASH_ALIGN (the boot protocol's 2 MiB),
-// DEFAULT_CRASH_KERNEL_LOW_SIZE = max(swiotlb default 64 MiB + 8 MiB, 256 MiB),
-// CRASH_ADDR_HIGH_MAX = PHYS_MASK + 1 (48-bit PA).
+// arm64 6.1 arch/arm64/mm/init.c: CRASH_ALIGN, the boot protocol's 2 MiB.
 const CRASH_ALIGN = 0x20_0000n;
-const DEFAULT_CRASH_KERNEL_LOW_SIZE = 0x1000_0000n;
-const CRASH_ADDR_HIGH_MAX = 1n << 48n;
 const PAGE_4K = 0x1000n;
 const U32_MAX = 0xffff_ffffn;
 
@@ -31,9 +27,11 @@ const U32_MAX = 0xffff_ffffn;
  * the size is page-aligned; SIZE@ADDR must be free and 2 MiB aligned
  * exactly there; SIZE alone is the highest free 2 MiB-aligned fit below
  * CRASH_ADDR_LOW_MAX (`arm64_dma_phys_limit` = min(4 GiB, end of RAM) when
- * RAM starts below 4 GiB, `max_zone_phys`), else the highest fit anywhere,
- * plus a 256 MiB low range below that limit when the high one starts at or
- * above it (`crashk_low_res`).
+ * RAM starts below 4 GiB, `max_zone_phys`), and nothing when it does not fit
+ * there: 6.1 does not fall back above the limit (measured with Debian's
+ * 6.1.0 cloud kernel on an 8 GiB virt machine: `crashkernel=3584M` prints
+ * "cannot allocate crashkernel" and reserves nothing; the fall-back to high
+ * memory plus a low range came with 6.2, docs/crashkernel.md).
  *
  * A booted kernel makes its own early allocations first (memmap, page tables,
  * its CMA area), so on a real boot `crashkernel=SIZE` lands lower than this
@@ -41,7 +39,7 @@ const U32_MAX = 0xffff_ffffn;
  * SIZE@ADDR is exact.
  * @throws InputError `NO_FIT` when the kernel would fail to reserve it.
  */
-export function reserveCrashKernel(memory: readonly Range[], reserved: readonly Range[], req: CrashKernelRequest): { crashKernel: Range; crashKernelLow: Range | null } {
+export function reserveCrashKernel(memory: readonly Range[], reserved: readonly Range[], req: CrashKernelRequest): Range {
   const size = (req.size + PAGE_4K - 1n) & ~(PAGE_4K - 1n);
   const free = subtract(memory, reserved);
   const fail = (why: string, hint: string): never => {
@@ -53,19 +51,17 @@ export function reserveCrashKernel(memory: readonly Range[], reserved: readonly 
       fail(req.base % CRASH_ALIGN !== 0n ? `${hex(req.base)} is not 2 MiB aligned (CRASH_ALIGN)` : `${hex(req.base)}-${hex(req.base + size)} is not free RAM`,
         "Pick a 2 MiB-aligned address inside free RAM");
     }
-    return { crashKernel: { start: req.base, end: req.base + size }, crashKernelLow: null };
+    return { start: req.base, end: req.base + size };
   }
   const ramStart = memory[0]?.start ?? 0n;
   const ramEnd = memory.at(-1)?.end ?? 0n;
   const lowMax = ramStart > U32_MAX || ramEnd < 1n << 32n ? ramEnd : 1n << 32n;
   const low = allocTopDown(free, size, 0n, lowMax);
-  if (low !== null) return { crashKernel: { start: low, end: low + size }, crashKernelLow: null };
-  const high = allocTopDown(free, size, 0n, CRASH_ADDR_HIGH_MAX);
-  if (high === null) return fail(`no free ${hex(size)} bytes in RAM`, "Give a smaller size, or a machine with more RAM");
-  if (high < lowMax) return { crashKernel: { start: high, end: high + size }, crashKernelLow: null };
-  const lowRange = allocTopDown(subtract(free, [{ start: high, end: high + size }]), DEFAULT_CRASH_KERNEL_LOW_SIZE, 0n, lowMax);
-  if (lowRange === null) return fail(`it goes above ${hex(lowMax)} and the 256 MiB low range does not fit below it`, "Give a smaller size or more RAM below 4 GiB");
-  return { crashKernel: { start: high, end: high + size }, crashKernelLow: { start: lowRange, end: lowRange + DEFAULT_CRASH_KERNEL_LOW_SIZE } };
+  if (low === null) {
+    fail(`no free ${hex(size)} bytes below the DMA limit ${hex(lowMax)}, and Linux 6.1 does not fall back above it ("cannot allocate crashkernel")`,
+      "Give a smaller size (docs/crashkernel.md: where the reservation goes)");
+  }
+  return { start: low!, end: low! + size };
 }
 
 /** memblock's top-down search: the highest CRASH_ALIGN-aligned `size` bytes of `free` inside [lo, hi), or null. */

@@ -18,6 +18,20 @@ say "INIT $(up) boot $(cat /proc/sys/kernel/random/boot_id)"
 
 # The dump disk's driver (virtio_blk is a module in Debian's cloud kernel).
 for m in $(cat /etc/modules.order); do insmod "$m" || fail "insmod $m"; done
+
+# The failure path (pgtest=nodisk: QEMU has no dump disk): arm with a capture
+# initramfs that waits 5 s for its device, and crash. The capture side gives
+# up, says so and reboots; the host stops QEMU when this /init runs again.
+if grep -q pgtest=nodisk /proc/cmdline; then
+	t=$(up)
+	purgatory kdump arm --kernel /boot/Image --initrd /boot/capture-nodisk.cpio.gz --loader /bin/loader --json >/tmp/arm.json 2>&1
+	rc=$?
+	say "ARM $rc $t $(up) $(tr -d '\n' </tmp/arm.json)"
+	[ $rc = 0 ] || fail "kdump arm exited with $rc"
+	say "CRASH $(up)"
+	echo c >/proc/sysrq-trigger
+	fail "still running after sysrq-c"
+fi
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -b /dev/vda ] || fail "no /dev/vda"
