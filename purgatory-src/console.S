@@ -92,6 +92,60 @@ console_timeout:				// the character is dropped, and every later one
 	str	w9, [x10]
 	ret
 
+// console_drain: waits until the UART has sent everything it holds, so that
+// a reset right after a message does not cut it off (a reset discards the
+// FIFO; QEMU's Cadence model drops what its host side had not taken yet).
+// Bounded like console_putc, by CONSOLE_POLLS status reads per FIFO entry
+// (64: the deepest of these FIFOs); a UART that never empties is only waited
+// for, not taken as broken. Transmitter idle:
+//   PL011: UARTFR.BUSY (bit 3) clear; 8250: LSR.TEMT (bit 6) set;
+//   Cadence: CDNS_UART_SR.TXEMPTY (bit 3) set.
+// Clobbers only x9-x12 and the flags, like console_putc.
+console_drain:
+	ldr	w9, console_off
+	cbnz	w9, console_drain_done
+	ldr	w9, slot_console_kind
+	ldr	x10, slot_console_base
+	mov	w12, #0x100000			// CONSOLE_POLLS x 64
+	cmp	w9, #1
+	b.eq	console_drain_pl011
+	cmp	w9, #2
+	b.eq	console_drain_8250
+	cmp	w9, #3
+	b.eq	console_drain_cadence
+console_drain_done:
+	ret
+console_drain_pl011:
+	ldr	w11, [x10, #0x18]		// UARTFR
+	tbz	w11, #3, console_drain_done	// BUSY clear
+	subs	w12, w12, #1
+	b.ne	console_drain_pl011
+	ret
+console_drain_8250:
+	ldr	w9, slot_console_shift
+	mov	x11, #5				// LSR
+	lsl	x11, x11, x9
+	add	x10, x10, x11
+	ldr	w9, slot_console_width
+console_drain_8250_poll:
+	cmp	w9, #4
+	b.eq	console_drain_8250_wide
+	ldrb	w11, [x10]
+	b	console_drain_8250_test
+console_drain_8250_wide:
+	ldr	w11, [x10]
+console_drain_8250_test:
+	tbnz	w11, #6, console_drain_done	// TEMT: nothing left to send
+	subs	w12, w12, #1
+	b.ne	console_drain_8250_poll
+	ret
+console_drain_cadence:
+	ldr	w11, [x10, #0x2c]		// CDNS_UART_SR
+	tbnz	w11, #3, console_drain_done	// TXEMPTY
+	subs	w12, w12, #1
+	b.ne	console_drain_cadence
+	ret
+
 // console_puts: writes the NUL-terminated string at x0.
 console_puts:
 	stp	x29, x30, [sp, #-32]!

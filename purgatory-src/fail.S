@@ -92,6 +92,7 @@ purgatory_reset_conduit:
 purgatory_reset_call:
 	adr	x0, msg_reset
 	bl	console_puts
+	bl	console_drain			// the whole message out before the reset
 	mov	w9, #1				// after the message: a console fault in it
 	adr	x10, purgatory_reset_tried	// still ends in a reset (vectors.S)
 	str	w9, [x10]

@@ -10,7 +10,7 @@ import { gnuAssemble } from "../asm/_gnu.js";
 // change to purgatory-src/, templates/ or the assembler changes this on
 // purpose: check the listing diff in fixtures/default-build/, then update the
 // pin and run `UPDATE_GOLDENS=1 npx vitest run --config test/vitest.config.ts test/purgatory/build.test.ts`.
-const DEFAULT_SHA256 = "7143a54273e367c4d79cfd2d11fea7d3957b5c6041636af7db87adc304546f5c";
+const DEFAULT_SHA256 = "98e61424b6356ec256f975a84dd0818cd933969a737f5a6520dec3ac82418a19";
 
 const GOLDEN = "test/purgatory/fixtures/default-build";
 
