@@ -81,8 +81,8 @@ describe("buildBundle", () => {
     const staged = join(tmp(), "b");
     const out = await BundleDir.open(staged);
     try {
-      const kernel = out.copy("kernel.bin", join(src, "Image"), 64);
-      const initrd = out.copy("initrd.bin", join(src, "initrd"));
+      const initrd = await out.copy("initrd.bin", join(src, "initrd"));
+      const kernel = out.copy("kernel.bin", join(src, "Image"), 64); // still copying: buildBundle awaits it
       const b = await buildBundle({ ...inputs("crash"), kernel, initrd });
       expect(b.files.has("kernel.bin") || b.files.has("initrd.bin")).toBe(false);
       await out.commit(b.files);
@@ -119,7 +119,7 @@ describe("buildBundle", () => {
     writeFileSync(join(src, "initrd"), cpio.subarray(0, 0x1000));
     const out = await BundleDir.open(join(tmp(), "b"));
     try {
-      const initrd = out.copy("initrd.bin", join(src, "initrd"));
+      const initrd = await out.copy("initrd.bin", join(src, "initrd"));
       await expect(buildBundle({ ...inputs("reboot"), initrd })).rejects.toThrow(/cpio entry 1 "init" at 0x0 ends inside its data: it needs the data up to 0x3074 but the data ends at 0x1000 \(at offset 0x1000\)/);
     } finally {
       await out.discard();

@@ -25,12 +25,12 @@ describe("BundleDir.copy", () => {
     const { path, bytes } = bigFile(parent);
     const out = await BundleDir.open(join(parent, "b"));
     try {
-      const f = out.copy("initrd.bin", path, 64);
+      const f = await out.copy("initrd.bin", path, 64);
       expect(f.size).toBe(bytes.length);
       expect(Buffer.from(f.sha256).toString("hex")).toBe(createHash("sha256").update(bytes).digest("hex"));
       expect(f.head).toEqual(bytes.subarray(0, 64));
-      expect(Buffer.compare(out.copy("short.bin", path, 3 * 1024 * 1024).head, bytes)).toBe(0);
-      expect(out.copy("none.bin", path).head.length).toBe(0);
+      expect(Buffer.compare((await out.copy("short.bin", path, 3 * 1024 * 1024)).head, bytes)).toBe(0);
+      expect((await out.copy("none.bin", path)).head.length).toBe(0);
       await out.commit(new Map([["manifest.json", new Uint8Array([0x7b, 0x7d])]]));
     } finally {
       await out.discard();
@@ -43,12 +43,7 @@ describe("BundleDir.copy", () => {
     const parent = tmp();
     const out = await BundleDir.open(join(parent, "b"));
     try {
-      let err: unknown;
-      try {
-        out.copy("initrd.bin", join(parent, "missing"));
-      } catch (e) {
-        err = e;
-      }
+      const err = await out.copy("initrd.bin", join(parent, "missing")).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InputError);
       expect((err as InputError).code).toBe("READ_FAILED");
       expect((err as InputError).where).toBe(join(parent, "missing"));
@@ -65,7 +60,7 @@ describe("BundleDir", () => {
     const { path } = bigFile(parent);
     const dir = join(parent, "b");
     const first = await BundleDir.open(dir);
-    first.copy("initrd.bin", path);
+    await first.copy("initrd.bin", path);
     await first.discard();
     expect(readdirSync(parent)).toEqual(["src"]);
 
@@ -96,7 +91,7 @@ describe("BundleDir", () => {
     const write = pathToFileURL(join(import.meta.dirname, "../../dist/toolchain/bundle/write.js")).href;
     const script = `const { BundleDir } = await import(${JSON.stringify(write)});
       const out = await BundleDir.open(${JSON.stringify(join(parent, "b"))});
-      out.copy("initrd.bin", ${JSON.stringify(path)});
+      await out.copy("initrd.bin", ${JSON.stringify(path)});
       process.stdout.write("staged\\n");
       setInterval(() => undefined, 1000);`;
     const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });

@@ -130,7 +130,8 @@ describe("purgatory bundle", () => {
     });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    // The copy blocks on the FIFO: feed it some bytes, stop the command, then let the read return.
+    const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on("close", (c, s) => resolve([c, s])));
+    // The copy waits on the FIFO: feed it some bytes, stop the command, then let the read return.
     const w = openSync(fifo, "w");
     writeSync(w, syntheticInitrd(0x10000));
     for (let i = 0; i < 200 && !readdirSync(parent).some((n) => n.startsWith(".out.tmp-")); i++) await new Promise((r) => setTimeout(r, 50));
@@ -138,7 +139,7 @@ describe("purgatory bundle", () => {
     child.kill("SIGINT");
     await new Promise((r) => setTimeout(r, 200));
     closeSync(w);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on("close", (c, s) => resolve([c, s])));
+    const [code, signal] = await closed;
     expect({ code, signal, stderr }).toEqual({ code: null, signal: "SIGINT", stderr: "" });
     expect(readdirSync(parent)).toEqual(["initrd.fifo"]);
   }, 60_000);

@@ -21,10 +21,11 @@ export interface BundleInputs {
   readonly mode: Mode;
   /**
    * The kernel file as shipped (any format `loadKernelImage` reads), or a raw
-   * Image already copied into the bundle directory (`BundleDir.copy`, keeping
-   * its first IMAGE_HEAD_SIZE bytes, which `checkImage` reads).
+   * Image copied into the bundle directory (`BundleDir.copy`, keeping its
+   * first IMAGE_HEAD_SIZE bytes, which `checkImage` reads): done, or still
+   * being copied, so that the copy overlaps the initrd check.
    */
-  readonly kernel: Uint8Array | StagedFile;
+  readonly kernel: Uint8Array | StagedFile | Promise<StagedFile>;
   /** The initrd's bytes, or a copy already in the bundle directory (`BundleDir.copy`). */
   readonly initrd: Uint8Array | StagedFile | null;
   /** A base DTB overriding the target's. */
@@ -84,7 +85,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
   const initrdCheck = initrd === null ? null
     : namedAsync(o.names?.initrd, () => (initrd instanceof Uint8Array ? checkInitrd(initrd) : withFileSource(initrd.path, checkInitrd)));
   initrdCheck?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
-  const kernel = await namedAsync(o.names?.kernel, () => kernelOf(o.kernel, target.pageSize));
+  const kernel = await namedAsync(o.names?.kernel, async () => kernelOf(await o.kernel, target.pageSize));
   const dtbIn = o.dtb ?? target.dtb;
   if (dtbIn === null) {
     throw new InputError("NO_DTB", "Cannot build the bundle: no base device tree", "--dtb",
@@ -159,7 +160,7 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
   // digest goes into the purgatory's region table, the manifest and segments.bin.
   const sha = (b: Uint8Array) => new Uint8Array(createHash("sha256").update(b).digest());
   const digests = new Map<Role, Uint8Array>([...data].map(([role, bytes]) => [role, sha(bytes)]));
-  for (const [role, f] of [["kernel", o.kernel], ["initrd", o.initrd]] as const) {
+  for (const [role, f] of [["kernel", kernel.staged], ["initrd", o.initrd]] as const) {
     if (f !== null && !(f instanceof Uint8Array)) digests.set(role, f.sha256);
   }
   const regions = plan.segments
@@ -236,18 +237,20 @@ export async function buildBundle(o: BundleInputs): Promise<Bundle> {
 
 /** The kernel as a bundle needs it: `bytes` is null for a staged one, which must be a raw Image. */
 type Kernel = Pick<KernelImage, "textOffset" | "imageSize" | "flags" | "formatChain" | "warnings"> & {
+  /** The unwrapped Image in memory, or null when it is `staged`. */
   readonly bytes: Uint8Array | null;
+  readonly staged: StagedFile | null;
   readonly size: number;
 };
 
 async function kernelOf(k: Uint8Array | StagedFile, pageSize: number): Promise<Kernel> {
   if (k instanceof Uint8Array) {
     const img = await loadKernelImage(k, { pageSize });
-    return { ...img, size: img.bytes.length };
+    return { ...img, staged: null, size: img.bytes.length };
   }
   // What loadKernelImage checks of a raw Image: its header, and its size against image_size.
   const img = checkImage(k.head, pageSize, k.size);
-  return { bytes: null, size: k.size, textOffset: img.textOffset, imageSize: img.imageSize, flags: img.header.flags, formatChain: ["Image"], warnings: img.warnings };
+  return { bytes: null, staged: k, size: k.size, textOffset: img.textOffset, imageSize: img.imageSize, flags: img.header.flags, formatChain: ["Image"], warnings: img.warnings };
 }
 
 function jsonValue(v: Exclude<ChosenResult["written"][string], null>): unknown {

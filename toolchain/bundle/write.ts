@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, linkSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
-import { mkdtemp, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { closeSync, existsSync, openSync, readSync, renameSync, rmSync } from "node:fs";
+import { link, mkdtemp, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "../bytes/index.js";
 
@@ -89,12 +89,12 @@ export class BundleDir {
    * content-keyed Images (docs/kdump-service.md).
    * @throws InputError `READ_FAILED` when `from` cannot be read.
    */
-  adopt(name: string, from: string, known: { readonly size: number; readonly sha256: Uint8Array }, keep = 0): StagedFile {
+  async adopt(name: string, from: string, known: { readonly size: number; readonly sha256: Uint8Array }, keep = 0): Promise<StagedFile> {
     const path = join(this.tmp, name);
     try {
-      linkSync(from, path);
+      await link(from, path);
     } catch {
-      return this.copy(name, from, keep);
+      return await this.copy(name, from, keep);
     }
     const head = new Uint8Array(Math.min(keep, known.size));
     let fd: number;
@@ -122,44 +122,54 @@ export class BundleDir {
    * than hashing it (bench/bundle.ts). What was hashed is the bundle's own
    * copy, so a source changed meanwhile cannot make the digest wrong. `keep` is
    * how many leading bytes to return as `head`.
+   *
+   * Asynchronous, two buffers: the next chunk is read while this one is
+   * hashed, and written while the next is read, so the main thread only
+   * hashes, and other work (the initrd check's inflating, on zlib's thread)
+   * goes on meanwhile.
    * @throws InputError `READ_FAILED` when `from` cannot be read; the write's own error when `name` cannot be written.
    */
-  copy(name: string, from: string, keep = 0): StagedFile {
+  async copy(name: string, from: string, keep = 0): Promise<StagedFile> {
     const readFailed = (e: unknown) =>
       new InputError("READ_FAILED", `Cannot read ${from}: ${(e as Error).message}`, from, "Check the path and its permissions.");
-    let src: number;
-    try {
-      src = openSync(from, "r");
-    } catch (e) {
+    const src = await open(from, "r").catch((e: unknown) => {
       throw readFailed(e);
-    }
+    });
     try {
       const path = join(this.tmp, name);
-      const dst = openSync(path, "wx");
+      const dst = await open(path, "wx");
       try {
         const hash = createHash("sha256");
-        const chunk = Buffer.allocUnsafeSlow(CHUNK);
+        const buffers: readonly [Buffer, Buffer] = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
+        const read = (b: Buffer) => src.read(b, 0, CHUNK, null).catch((e: unknown) => {
+          throw readFailed(e);
+        });
+        const writeAll = async (b: Buffer, n: number) => {
+          for (let done = 0; done < n; ) done += (await dst.write(b, done, n - done)).bytesWritten;
+        };
         let size = 0;
         const head = new Uint8Array(keep);
-        for (;;) {
-          let n: number;
-          try {
-            n = readSync(src, chunk, 0, CHUNK, null);
-          } catch (e) {
-            throw readFailed(e);
-          }
+        let reading = read(buffers[0]);
+        let writing: Promise<void> = Promise.resolve();
+        for (let i = 1; ; i++) {
+          const { bytesRead: n, buffer: chunk } = await reading;
           if (n === 0) break;
+          // The other buffer is free once its write (the previous chunk's) is done.
+          await writing;
+          reading = read(i & 1 ? buffers[1] : buffers[0]);
           if (size < keep) head.set(chunk.subarray(0, Math.min(n, keep - size)), size);
           hash.update(chunk.subarray(0, n));
-          for (let done = 0; done < n; ) done += writeSync(dst, chunk, done, n - done);
+          writing = writeAll(chunk, n);
+          writing.catch(() => undefined); // awaited next round or below; not unhandled meanwhile
           size += n;
         }
+        await writing;
         return { path, size, sha256: new Uint8Array(hash.digest()), head: head.subarray(0, Math.min(size, keep)) };
       } finally {
-        closeSync(dst);
+        await dst.close();
       }
     } finally {
-      closeSync(src);
+      await src.close();
     }
   }
 

@@ -107,21 +107,20 @@ const command: CommandModule<object, Args> = {
         // A raw Image and a file initrd go straight into the bundle directory,
         // hashed on the way and never held whole (bench/bundle.ts); other
         // kernel formats are unwrapped in memory, and stdin is read whole.
-        const stage = (name: string, file: string, keep = 0): StagedFile => {
-          try {
-            return out.copy(name, file, keep);
-          } catch (e) {
+        // The initrd first: buildBundle checks it (inflating on zlib's
+        // thread) while the kernel is still being copied.
+        const stage = (name: string, file: string, keep = 0): Promise<StagedFile> =>
+          out.copy(name, file, keep).catch((e: unknown) => {
             throw writeFailed(e);
-          }
-        };
-        const rawImage = argv.kernel !== "-" && hasImageMagic(readHead(argv.kernel, ARM64_IMAGE_HEADER_SIZE));
-        const kernel = rawImage ? stage(SEGMENT_FILE.kernel, argv.kernel, IMAGE_HEAD_SIZE) : readInput(argv.kernel);
-        const initrd = argv.initrd === undefined ? null : argv.initrd === "-" ? readInput("-") : stage(SEGMENT_FILE.initrd, argv.initrd);
+          });
+        const initrd = argv.initrd === undefined ? null : argv.initrd === "-" ? readInput("-") : await stage(SEGMENT_FILE.initrd, argv.initrd);
         if (initrd !== null && (initrd instanceof Uint8Array ? initrd.length : initrd.size) === 0) {
           throw new InputError("BAD_VALUE", `Cannot use the initrd: --initrd ${argv.initrd} is empty`, "--initrd",
             "Give the initramfs (a cpio archive, usually compressed), or leave --initrd out to boot without one");
         }
         const dtb = argv.dtb === undefined ? null : readInput(argv.dtb);
+        const rawImage = argv.kernel !== "-" && hasImageMagic(readHead(argv.kernel, ARM64_IMAGE_HEADER_SIZE));
+        const kernel = rawImage ? stage(SEGMENT_FILE.kernel, argv.kernel, IMAGE_HEAD_SIZE) : readInput(argv.kernel);
         const b = await buildBundle({
           mode: argv.mode,
           kernel,

@@ -73,8 +73,8 @@ export async function armKdump(o: ArmOptions): Promise<ArmReport> {
   let initrdIn: { sha256: string; size: number };
   let warnings: readonly string[];
   try {
-    const kernel = out.adopt(SEGMENT_FILE.kernel, cached, { size: image.size, sha256: Buffer.from(image.sha256, "hex") }, IMAGE_HEAD_SIZE);
-    const initrd = out.copy(SEGMENT_FILE.initrd, o.initrd);
+    const initrd = await out.copy(SEGMENT_FILE.initrd, o.initrd);
+    const kernel = await out.adopt(SEGMENT_FILE.kernel, cached, { size: image.size, sha256: Buffer.from(image.sha256, "hex") }, IMAGE_HEAD_SIZE);
     initrdIn = { sha256: Buffer.from(initrd.sha256).toString("hex"), size: initrd.size };
     const b = await buildBundle({
       mode: "crash", kernel, initrd, dtb: null, target: now.target, commandLine,
