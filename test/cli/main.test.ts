@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -41,5 +42,21 @@ describe("purgatory (main)", () => {
     const r = spawnSync(process.execPath, [MAIN, "fdt", "set", "-t", "u32", "missing.dtb", "/chosen", "cells", "1", "2"], { encoding: "utf8" });
     expect(r.status).toBe(1);
     expect(r.stderr).toBe("purgatory: Cannot read missing.dtb: no such file (ENOENT). Check the path and its permissions.\n");
+  }, 30_000);
+
+  it("reads a positional - from stdin, as it does an option's", () => {
+    const run = (args: string[], file: string) => spawnSync(process.execPath, [MAIN, ...args], { input: readFileSync(file), encoding: "utf8" });
+    const load = join(FIXTURES, "explain-list-bad", "load.json");
+    const byName = spawnSync(process.execPath, [MAIN, "explain", load], { encoding: "utf8" });
+    expect(byName.status).toBe(1);
+    const piped = run(["explain", "-"], load);
+    expect(piped.status).toBe(1);
+    expect(piped.stdout).toBe(byName.stdout.replace(load, "-"));
+    const image = join(import.meta.dirname, "../image/fixtures/uki-zboot/input.bin");
+    const info = run(["image", "info", "-", "--json"], image);
+    expect([info.status, info.stderr]).toEqual([0, ""]);
+    expect(JSON.parse(info.stdout)).toMatchObject({ formatChain: ["UKI", "zboot", "gzip", "Image"], imageSize: "0x10000" });
+    const stray = run(["image", "info", "-", "-"], image);
+    expect([stray.status, stray.stderr.split("\n")[0]]).toEqual([2, "purgatory: Unknown argument: -"]);
   }, 30_000);
 });

@@ -19,7 +19,7 @@ export async function main(args: string[]): Promise<void> {
   setFlagsFromString("--liftoff-only");
   quietOnClosedPipe();
 
-  let cli = yargs(args)
+  let cli = yargs(args.map((a) => (a === "-" ? STDIN : a)))
     .scriptName("purgatory")
     .usage(
       "$0 <command> [options]\n\n" +
@@ -27,13 +27,14 @@ export async function main(args: string[]): Promise<void> {
         "elfcorehdr, segment layout, bundle) and checks it offline.",
     )
     .strict()
+    .middleware(restoreStdin, true)
     // Before validation, so that `--seed 00 --seed 11` is reported as given twice, not as a bad seed.
     .middleware(rejectRepeated as unknown as MiddlewareFunction, true)
     .demandCommand(1, "Name a command; `purgatory <command> --help` explains each one.")
     .recommendCommands()
     .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`purgatory: ${msg}\nRun \`purgatory --help\` for the commands.\n`);
+      process.stderr.write(`purgatory: ${msg.replaceAll(STDIN, "-")}\nRun \`purgatory --help\` for the commands.\n`);
       process.exit(2);
     })
     .help()
@@ -48,6 +49,22 @@ export async function main(args: string[]): Promise<void> {
     if (!(e instanceof UsageError)) throw e;
     process.stderr.write(`purgatory: ${e.message}\nRun \`purgatory --help\` for the commands.\n`);
     process.exitCode = 2;
+  }
+}
+
+/**
+ * A positional `-` (stdin, as in `purgatory explain - < load.json`) is
+ * passed through yargs as a word no shell can produce: yargs 17 re-parses
+ * positionals as `--file -`, where a bare `-` looks like an option and the
+ * value became "" (or `true`). `restoreStdin` turns it back into `-` after
+ * parsing, for positionals and options alike.
+ */
+const STDIN = "\0stdin";
+
+function restoreStdin(argv: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(argv)) {
+    if (value === STDIN) argv[key] = "-";
+    else if (Array.isArray(value)) argv[key] = value.map((v: unknown) => (v === STDIN ? "-" : v));
   }
 }
 
