@@ -48,8 +48,9 @@ export function parseLoadJson(text: string): LoadDocument {
     doc = JSON.parse(text);
   } catch (e) {
     const at = /position (\d+)/.exec(String((e as Error).message))?.[1];
-    throw new InputError("BAD_LOAD", `Cannot parse the load: ${(e as Error).message.replace(/ in JSON at position \d+.*$/, "")}`,
-      at === undefined ? undefined : Number(at), "Write it as JSON");
+    throw new InputError("BAD_LOAD", `Cannot parse the load as JSON: ${(e as Error).message.replace(/ in JSON at position \d+.*$/, "")}`,
+      at === undefined ? undefined : Number(at),
+      "Was the file cut short? A bundle's manifest.json is written whole by `purgatory bundle`: build the bundle again; a load of your own is a JSON object with entry, flags and segments (see `purgatory explain --help`)");
   }
   const top = object(doc, "", "a JSON object with entry, flags and segments");
 

@@ -70,7 +70,7 @@ export function buildElfcorehdr(target: Target): Elfcorehdr {
       "NO_VMCOREINFO",
       "Cannot build elfcorehdr: the target description has no vmcoreinfo text",
       "vmcoreinfo.text",
-      "Run describe as root on the target so it can read the VMCOREINFO note of /proc/kcore (not possible under kernel lockdown).",
+      "Run describe as root on the target so it can read the VMCOREINFO note of /proc/kcore (not possible under kernel lockdown); with no hardware, `purgatory target qemu-virt --kernel IMAGE` describes an emulated machine running that kernel.",
     );
   }
   const { kernelCode, kernelData } = target;
