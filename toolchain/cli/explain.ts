@@ -182,7 +182,7 @@ const explain: CommandModule<object, ExplainArgs> = {
       .positional("file", {
         type: "string",
         demandOption: true,
-        describe: "A bundle directory (its manifest.json is read) or a JSON segment list",
+        describe: "A bundle directory (its manifest.json is read) or a JSON segment list (- for stdin)",
       })
       .option("target", {
         type: "string", requiresArg: true,

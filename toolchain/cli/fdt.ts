@@ -61,7 +61,7 @@ const dump: CommandModule<object, Common> = {
   describe: "Print a DTB as dts text (what `dtc -I dtb -O dts` prints), or as JSON",
   builder: (y) =>
     y
-      .positional("file", { type: "string", demandOption: true, describe: "The .dtb file" })
+      .positional("file", { type: "string", demandOption: true, describe: "The .dtb file (- for stdin)" })
       .option("json", json)
       .example("$0 fdt dump board.dtb", "dts text, diffable against dtc's")
       .example("$0 fdt dump --json /sys/firmware/fdt", "header fields, reservations, and every property with its guessed type") as Argv<Common>,

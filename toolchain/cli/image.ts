@@ -75,7 +75,7 @@ const info: CommandModule<object, InfoArgs> = {
   describe: "Show a kernel file's format chain, Image header and decompressed size",
   builder: (y: Argv) =>
     y
-      .positional("file", { type: "string", demandOption: true, describe: "Kernel: Image, Image.gz/.zst/.xz, vmlinuz.efi (zboot), UKI, vmlinux or uImage" })
+      .positional("file", { type: "string", demandOption: true, describe: "Kernel: Image, Image.gz/.zst/.xz, vmlinuz.efi (zboot), UKI, vmlinux or uImage (- for stdin)" })
       .option("page-size", { type: "number", describe: "The target's page size in bytes (4096, 16384, 65536): refuse a kernel built for another" })
       .option("json", { type: "boolean", describe: "Print the report as JSON" })
       .example("$0 image info /boot/vmlinuz-6.1.0-18-arm64", "gzip > Image, with the header fields")
