@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -58,5 +59,22 @@ describe("purgatory (main)", () => {
     expect(JSON.parse(info.stdout)).toMatchObject({ formatChain: ["UKI", "zboot", "gzip", "Image"], imageSize: "0x10000" });
     const stray = run(["image", "info", "-", "-"], image);
     expect([stray.status, stray.stderr.split("\n")[0]]).toEqual([2, "purgatory: Unknown argument: -"]);
+  }, 30_000);
+
+  it("refuses - as an output, which would be a file named -, before writing anything", () => {
+    const dir = mkdtempSync(join(tmpdir(), "purgatory-main-"));
+    try {
+      const dtb = spawnSync("dtc", ["-I", "dts", "-O", "dtb"], { input: "/dts-v1/; / { chosen { }; };" }).stdout;
+      const run = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { cwd: dir, input: dtb, encoding: "utf8" });
+      const set = run(["fdt", "set", "-t", "string", "-", "/chosen", "x", "y"]);
+      expect(dtb.length).toBeGreaterThan(40);
+      expect(set.status).toBe(2);
+      expect(set.stderr).toContain("purgatory: Cannot write to -: this output is a file, not standard output (at -). Give a file name");
+      const bundle = run(["bundle", "--mode", "reboot", "--kernel", "K", "-t", "t.json", "-o", "-"]);
+      expect([bundle.status, bundle.stderr.split("\n")[0]]).toEqual([2, "purgatory: Cannot write to -: this output is a file, not standard output (at -). Give a file name (-o FILE; for fdt set with the blob on stdin, -o FILE too)"]);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 30_000);
 });

@@ -75,10 +75,25 @@ export function readHead(file: string, length: number): Uint8Array {
 }
 
 /**
+ * Refuses `-` as an output: `-` means stdin where a command reads, and an
+ * output written atomically is a file, so `-o -` (or `fdt set -` with the
+ * blob on stdin) would otherwise create a file named "-".
+ * @throws InputError `BAD_OPTION` (a usage error, exit 2).
+ */
+export function refuseStdout(path: string): void {
+  if (path === "-") {
+    throw new InputError("BAD_OPTION", "Cannot write to -: this output is a file, not standard output", "-",
+      "Give a file name (-o FILE; for fdt set with the blob on stdin, -o FILE too)");
+  }
+}
+
+/**
  * Writes to a temporary file beside `path`, then renames it over `path`, so a
- * failure never leaves a half-written output. @throws InputError `WRITE_FAILED`.
+ * failure never leaves a half-written output.
+ * @throws InputError `WRITE_FAILED`, or `BAD_OPTION` for `-`.
  */
 export function writeAtomically(path: string, bytes: Uint8Array | string): void {
+  refuseStdout(path);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, bytes);

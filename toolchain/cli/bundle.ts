@@ -5,7 +5,7 @@ import { BundleDir, SEGMENT_FILE, buildBundle, composeCommandLine, describeBundl
 import { ARM64_IMAGE_HEADER_SIZE, IMAGE_HEAD_SIZE, hasImageMagic } from "../image/index.js";
 import type { Policy } from "../purgatory/index.js";
 import { parseTarget } from "../target/index.js";
-import { readHead, readInput, readText } from "./_files.js";
+import { readHead, readInput, readText, refuseStdout } from "./_files.js";
 import { UsageError, optionValue, report, run } from "./_run.js";
 
 /**
@@ -88,6 +88,7 @@ const command: CommandModule<object, Args> = {
         if (!/^([0-9a-fA-F]{2})+$/.test(argv.seed)) throw new UsageError("--seed takes an even number of hex digits, e.g. --seed 0123abcd");
         seed = new Uint8Array(Buffer.from(argv.seed, "hex"));
       } else seed = new Uint8Array(randomBytes(32));
+      refuseStdout(argv.output);
       const purgatoryConsole = optionValue("--console", () => parseConsoleRequest(argv.console ?? "auto"));
       const target = inFile(argv.target, () => parseTarget(readText(argv.target)));
       const commandLine = composeCommandLine({
