@@ -15,14 +15,16 @@ import { buildLoader } from "./_guest.js";
 // our purgatory and the capture initramfs saves the dump on a virtio disk,
 // whose status.json the host reads back.
 //
-// The search itself is not run here (it takes about 4 probes): a run of it
-// (`--calibrate --qemu -m 1G --smp 2`, probes 122 ok, 114 OOM, 118 ok, 116 ok;
-// bench/crashkernel-calibrate.ts gives the same for 1 and 4 CPUs, 1 to 4 GiB)
-// found 116 MiB. Below it the capture kernel, which reserves its 64 MiB CMA
-// area first, runs out of memory while its drivers probe. This test probes
-// exactly those two sizes.
-const MINIMUM = 116n << 20n;
-const BELOW = 114n << 20n;
+// The search runs as a user runs it (4 probes: from the estimate's minimum,
+// 120 MiB, down 8 MiB to a failure, then halving). Its answer is a boundary,
+// not a constant: 114 MiB ran out of memory in each of 8 probes on a quiet
+// host, but saved the dump in 1 of 6 on a host with 6 busy processes, and
+// once in CI (docs/crashkernel.md, "How sharp the boundary is"). So the test holds the
+// search to what it claims (the minimum saved the dump, one granule below
+// ran out of memory, the calibration reproduces the minimum), and the
+// minimum to the band every run so far has found.
+const GRANULE = 2n << 20n;
+const BAND = [112n << 20n, 118n << 20n] as const;
 const RUN_MS = 15 * 60_000;
 const assets = loadAssets();
 const work = mkdtempSync(join(tmpdir(), "cycle-calibrate-"));
@@ -54,13 +56,12 @@ interface Probe {
 }
 
 describe("purgatory crashkernel --calibrate --qemu, Debian's cloud kernel, 1 GiB, 2 CPUs", () => {
-  it(`fails ${BELOW >> 20n} MiB for want of memory and saves the dump at the minimum ${MINIMUM >> 20n} MiB; writes the calibration that minimum implies`, async () => {
+  it("finds the minimum by real crashes: the minimum saves the dump, one granule below runs out of memory; writes the calibration that minimum implies", async () => {
     const calibration = join(work, "virt-1g.json");
     const consoles = join(work, "consoles");
     const r = await purgatoryAsync([
       "crashkernel", "--calibrate", "--qemu", "--kernel", assets.kernel.image.path, "--initrd", capture, "--loader", loader,
-      "--memory", "1G", "--smp", "2", "--probe", `${BELOW >> 20n}M,${MINIMUM >> 20n}M`, "--write-calibration", calibration,
-      "--console-dir", consoles, "--json",
+      "--memory", "1G", "--smp", "2", "--write-calibration", calibration, "--console-dir", consoles, "--json",
     ]);
     const show = `${r.stderr}\n${r.stdout.slice(0, 4000)}`;
     expect(r.status, show).toBe(0);
@@ -68,20 +69,28 @@ describe("purgatory crashkernel --calibrate --qemu, Debian's cloud kernel, 1 GiB
       probes: Probe[]; minimum: string; failed: string; consistent: boolean; captureCommandLine: string;
       estimate: { minimum: string; recommended: string }; calibrated: { minimum: string; recommended: string };
     };
-    const [below, at] = data.probes as [Probe, Probe];
+    const minimum = BigInt(data.minimum);
+    expect(minimum, show).toBeGreaterThanOrEqual(BAND[0]);
+    expect(minimum, show).toBeLessThanOrEqual(BAND[1]);
+    expect(BigInt(data.failed)).toBe(minimum - GRANULE);
+    expect(data.consistent).toBe(true);
+    expect(data.probes.length).toBeLessThanOrEqual(5);
+    // The search starts at the estimate's minimum, rounded up to the granule.
+    expect(BigInt(data.probes[0]!.size)).toBe(((BigInt(data.estimate.minimum) + GRANULE - 1n) / GRANULE) * GRANULE);
+    const probeAt = (size: bigint) => data.probes.find((p) => BigInt(p.size) === size)!;
+    const [below, at] = [probeAt(minimum - GRANULE), probeAt(minimum)];
     const console_ = (p: Probe) => readFileSync(join(consoles, `probe-${BigInt(p.size) >> 20n}M-console.txt`), "latin1");
 
     // Below the minimum: a real crash whose capture kernel ran out of memory, classified from its console.
-    expect(BigInt(below.size)).toBe(BELOW);
     expect(below.ok).toBe(false);
-    expect(below.outcome, below.reason).toBe("oom");
-    expect(below.reason).toMatch(/out of memory|OOM killer/);
+    // Usually the OOM killer; on a loaded host the unpacking of the initramfs may be first to fail for want of memory.
+    expect(["oom", "initramfs"], below.reason).toContain(below.outcome);
+    expect(below.reason).toMatch(/out of memory|OOM killer/i);
     expect(below.reached).not.toBe("saved");
-    expect(below.memory).toMatch(/^Memory: \d+K\/116736K available/);
+    expect(below.memory).toMatch(new RegExp(`^Memory: \\d+K/${(minimum - GRANULE) >> 10n}K available`));
     expect(console_(below)).toMatch(/purgatory: ok, entering kernel/);
 
     // The minimum: the capture initramfs saved the dump, and status.json on the disk says success.
-    expect(BigInt(at.size)).toBe(MINIMUM);
     expect(at.ok, at.reason).toBe(true);
     expect(at.outcome).toBe("saved");
     expect(at.status).toMatchObject({ result: "success", captureKernel: assets.kernel.release, collector: { exitStatus: 0 } });
@@ -90,19 +99,16 @@ describe("purgatory crashkernel --calibrate --qemu, Debian's cloud kernel, 1 GiB
     expect(console_(at)).toMatch(/purgatory-capture: SAVED /);
     expect(data.captureCommandLine).toBe("console=ttyAMA0 earlycon panic=-1 nr_cpus=1 reset_devices");
 
-    expect(BigInt(data.minimum)).toBe(MINIMUM);
-    expect(BigInt(data.failed)).toBe(BELOW);
-    expect(data.consistent).toBe(true);
     // Our estimate's minimum is never below the measured one, and its recommended size within 1.3 x of it.
-    expect(BigInt(data.estimate.minimum)).toBeGreaterThanOrEqual(MINIMUM);
-    expect(BigInt(data.estimate.recommended)).toBeLessThanOrEqual((MINIMUM * 13n) / 10n);
+    expect(BigInt(data.estimate.minimum)).toBeGreaterThanOrEqual(minimum);
+    expect(BigInt(data.estimate.recommended)).toBeLessThanOrEqual((minimum * 13n) / 10n);
 
     // The calibration: the kernel run time that makes the estimate's minimum the measured one, for this kernel release.
     expect(existsSync(calibration)).toBe(true);
     const cal = parseCalibration(readFileSync(calibration, "utf8"), calibration);
     expect(cal.measuredOn).toMatchObject({ kernelRelease: assets.kernel.release, pageSize: 4096 });
     expect(cal.constants.kernelRuntime).toBeGreaterThan(4 << 20);
-    expect(BigInt(data.calibrated.minimum)).toBe(MINIMUM);
+    expect(BigInt(data.calibrated.minimum)).toBe(minimum);
 
     for (const p of data.probes) {
       expect(p.steps["echo c"], JSON.stringify(p.steps)).toBeGreaterThan(p.steps["production /init"]!);
